@@ -1,0 +1,3 @@
+"""Hypothesis strategies for information-theoretic objects."""
+
+__all__: list[str] = []
