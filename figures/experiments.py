@@ -1,0 +1,203 @@
+"""The paper figures: exchange against accuracy, bound terms, expert-bank sweeps, sum rates.
+
+Inputs are plain numbers (sequences, mappings, or result objects with the named
+attributes); nothing here computes an information quantity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from figures._common import PALETTE, as_1d, field, new_axes, new_figure
+
+__all__ = ["plot_accuracy_vs_exchange", "plot_bound_terms", "plot_bank_sweep", "plot_sum_rate"]
+
+
+def _nonempty_mapping(value, name: str) -> Mapping:
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError(f"{name} must be a non-empty mapping of label -> values")
+    return value
+
+
+def plot_accuracy_vs_exchange(variants: Mapping, *, ax=None):
+    """Test accuracy against training exchange, one point with error bars per variant.
+
+    Parameters
+    ----------
+    variants : mapping
+        ``{name: v}`` where ``v`` has ``accuracy_mean``, ``accuracy_std`` (over
+        seeds) and ``exchange_floats_per_sample`` (floats crossing edges per
+        training sample, forward plus backward) -- the ``variants`` block of the
+        D-INL table.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    variants = _nonempty_mapping(variants, "variants")
+    fig, ax = new_axes(ax)
+    markers = "osD^v"
+    for i, (name, v) in enumerate(variants.items()):
+        mean, std = float(field(v, "accuracy_mean")), float(field(v, "accuracy_std"))
+        exchange = float(field(v, "exchange_floats_per_sample"))
+        ax.errorbar(exchange, mean, yerr=std, fmt=markers[i % len(markers)], ms=8, capsize=5,
+                    color=PALETTE[i % len(PALETTE)], label=f"{name}: {mean:.3f} ± {std:.3f}")
+    ax.set_xlabel("training exchange per sample [floats, forward + backward]")
+    ax.set_ylabel("test accuracy (mean ± std over seeds)")
+    ax.set_title("Accuracy against communication")
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def plot_bound_terms(terms: Mapping, measured: Mapping, *, ax=None):
+    """Stacked terms of ``D(R_g) + delta_m + sqrt(2 sigma^2 I(S;W)/m)`` against the measured risk.
+
+    Parameters
+    ----------
+    terms : mapping
+        ``{label: b}`` where ``b`` has ``distortion_rate``, ``slack`` (``delta_m``)
+        and ``generalization`` (e.g. ``ratebound.RDGBound``), all in loss units.
+    measured : mapping
+        ``{label: risk}``, the measured test risk of each label (same loss).
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    terms = _nonempty_mapping(terms, "terms")
+    labels = list(terms)
+    missing = [k for k in labels if k not in measured]
+    if missing:
+        raise ValueError(f"measured has no risk for {missing}")
+    fig, ax = new_axes(ax)
+    x = np.arange(len(labels))
+    names = (("distortion_rate", r"$D(R_g)$"), ("slack", r"$\delta_m$"),
+             ("generalization", r"$\sqrt{2\sigma^2 I(S;W)/m}$"))
+    bottom = np.zeros(len(labels))
+    for i, (attr, text) in enumerate(names):
+        height = as_1d([float(field(terms[k], attr)) for k in labels], f"terms.{attr}")
+        ax.bar(x, height, 0.55, bottom=bottom, color=PALETTE[i + 2], label=text, edgecolor="k", lw=0.5)
+        bottom += height
+    risk = as_1d([float(measured[k]) for k in labels], "measured")
+    ax.hlines(risk, x - 0.35, x + 0.35, colors="k", lw=3, label="measured test risk")
+    ax.set_xticks(x, labels)
+    ax.set_xlabel("model (run group)")
+    ax.set_ylabel("expected 0-1 risk")
+    ax.set_title("Rate-distortion-generalisation bound against measured risk")
+    ax.set_ylim(0, max(1.0, float(bottom.max()) * 1.1))
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_bank_sweep(alphas, *, mi, gap, xu_raginsky, union, mi_low=None, mi_high=None,
+                    gap_err=None, unit: str = "nats"):
+    """``I(S;W)`` and the generalisation gap against the selection strength ``alpha``.
+
+    Left panel: the estimate of ``I(S;W)`` (with its interval) and ``ln|W|``.
+    Right panel: the measured gap (with its standard error) under the
+    Xu-Raginsky bound and the union bound.
+
+    Parameters
+    ----------
+    alphas : array_like, shape (n,)
+        Selection strengths.
+    mi, mi_low, mi_high : array_like, shape (n,)
+        ``I(S;W)`` point estimate and interval, in ``unit``.
+    gap, gap_err : array_like, shape (n,)
+        Mean generalisation gap (test minus train risk) and its standard error.
+    xu_raginsky : array_like, shape (n,)
+        The Xu-Raginsky bound at each ``alpha``.
+    union : float or array_like
+        The union bound ``sqrt(2 sigma^2 ln|W| / m)`` (data-independent).
+    unit : str
+        Name of the information unit, for labels only.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    a = as_1d(alphas, "alphas")
+    n = a.size
+    mi = as_1d(mi, "mi", length=n)
+    gap = as_1d(gap, "gap", length=n)
+    xr = as_1d(xu_raginsky, "xu_raginsky", length=n)
+    un = np.broadcast_to(as_1d(union, "union"), (n,)) if np.ndim(union) == 0 else as_1d(union, "union", length=n)
+    fig = new_figure(figsize=(10.0, 4.2))
+    left, right = fig.subplots(1, 2)
+    left.plot(a, mi, "o-", color=PALETTE[0], label=r"$\hat I(S;W)$ (bank_mi)")
+    if mi_low is not None and mi_high is not None:
+        left.fill_between(a, as_1d(mi_low, "mi_low", length=n), as_1d(mi_high, "mi_high", length=n),
+                          color=PALETTE[0], alpha=0.2, label="bootstrap interval")
+    left.set_xlabel(r"selection strength $\alpha$")
+    left.set_ylabel(f"$I(S;W)$ [{unit}]")
+    left.set_title("Information the selection keeps about S")
+    left.grid(alpha=0.3)
+    left.legend()
+    yerr = None if gap_err is None else as_1d(gap_err, "gap_err", length=n)
+    right.errorbar(a, gap, yerr=yerr, fmt="o-", color="k", capsize=3, label="measured gap")
+    right.plot(a, xr, "s--", color=PALETTE[1], label="Xu-Raginsky bound")
+    right.plot(a, un, ":", color=PALETTE[2], lw=2, label="union bound")
+    right.set_xlabel(r"selection strength $\alpha$")
+    right.set_ylabel("generalisation gap (0-1 risk)")
+    right.set_title("Gap and its bounds")
+    right.grid(alpha=0.3)
+    right.legend()
+    fig.suptitle("Finite expert bank: data-dependent selection")
+    return fig
+
+
+def plot_sum_rate(distortions, *, correlated, independent, signsgd=None, signsgd_distortion=None,
+                  unit: str = "bits", distortion_label: str = "distortion (MSE per coordinate)", ax=None):
+    """Sum-rate against distortion for model aggregation, with and without correlation.
+
+    Parameters
+    ----------
+    distortions : array_like, shape (n,)
+        Target distortions.
+    correlated : array_like, shape (n,)
+        Sum rate when the aggregator exploits the workers' correlation (CEO
+        coding), in ``unit`` per coordinate.
+    independent : array_like, shape (n,)
+        Sum rate when each worker is coded alone.
+    signsgd : float, optional
+        SignSGD's communication (1 bit per coordinate per worker, converted to
+        ``unit``), drawn as a horizontal line.
+    signsgd_distortion : float, optional
+        The measured distortion of the SignSGD aggregate, to place SignSGD as a
+        point on the same axes.
+    unit : str
+        Name of the rate unit, for labels only.
+    distortion_label : str
+        Label of the horizontal axis.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = new_axes(ax)
+    d = as_1d(distortions, "distortions")
+    ax.plot(d, as_1d(independent, "independent", length=d.size), "s--", color=PALETTE[1], ms=4,
+            label="workers coded independently")
+    ax.plot(d, as_1d(correlated, "correlated", length=d.size), "o-", color=PALETTE[0], ms=4,
+            label="exploiting worker correlation (CEO)")
+    if signsgd is not None:
+        ax.axhline(float(signsgd), color=PALETTE[2], ls=":", lw=2, label="SignSGD (1 bit/coord/worker)")
+        if signsgd_distortion is not None:
+            ax.plot([float(signsgd_distortion)], [float(signsgd)], "*", color=PALETTE[2], ms=14,
+                    mec="k", label="SignSGD, measured distortion")
+    ax.set_xscale("log")
+    ax.set_xlabel(distortion_label)
+    ax.set_ylabel(f"sum rate [{unit} per coordinate]")
+    ax.set_title("Rate-distortion of model aggregation")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return fig

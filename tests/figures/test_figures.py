@@ -1,0 +1,214 @@
+"""The figures build from small result objects, are labelled, and save atomically."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+import figures
+
+
+@dataclass(frozen=True)
+class _Curve:  # the fields of estimators' RDCurve that the drawings read
+    rates: np.ndarray
+    distortions: np.ndarray
+    converged: np.ndarray
+
+
+@dataclass(frozen=True)
+class _IB:
+    rates: np.ndarray
+    relevances: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Capacity:
+    capacity: float
+    input_pmf: np.ndarray
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True)
+class _Bound:
+    distortion_rate: float
+    slack: float
+    generalization: float
+
+
+def _binary_entropy(d):
+    return 0.0 if d in (0.0, 1.0) else -(d * math.log(d) + (1 - d) * math.log(1 - d))
+
+
+def _fair_bit_curve():
+    d = np.linspace(0.01, 0.5, 12)
+    rates = np.array([math.log(2) - _binary_entropy(x) for x in d])
+    conv = np.ones(d.size, dtype=bool)
+    conv[3] = False
+    return _Curve(rates=rates, distortions=d, converged=conv)
+
+
+def _assert_readable(fig: Figure):
+    assert isinstance(fig, Figure)
+    axes = fig.axes
+    assert axes, "figure has no axes"
+    for ax in axes:
+        assert ax.get_title(), "axes without a title"
+        assert ax.get_xlabel() and ax.get_ylabel(), "axes without labels"
+        assert ax.get_legend() is not None, "axes without a legend"
+
+
+def test_rd_curve_with_closed_form_overlay():
+    curve = _fair_bit_curve()
+    fig = figures.plot_rd_curve(curve, closed_form=lambda d: math.log(2) - _binary_entropy(d))
+    _assert_readable(fig)
+    ax = fig.axes[0]
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 1
+    x, y = dashed[0].get_data()
+    assert x.min() == pytest.approx(0.01) and x.max() == pytest.approx(0.5)
+    assert y[-1] == pytest.approx(0.0, abs=1e-12)  # R(1/2) = 0 for a fair bit
+    assert "nats" in ax.get_ylabel()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "not converged" in labels and "closed form" in labels
+
+
+def test_rd_curve_without_overlay_has_no_dashed_line():
+    ax = figures.plot_rd_curve(_fair_bit_curve()).axes[0]
+    assert not [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+
+
+def test_rd_curve_draws_on_given_axes():
+    fig = figures.plot_rd_curve(_fair_bit_curve())
+    again = figures.plot_rd_curve(_fair_bit_curve(), ax=fig.axes[0])
+    assert again is fig and len(fig.axes) == 1
+
+
+def test_rd_curve_rejects_mismatched_arrays():
+    bad = _Curve(rates=np.ones(3), distortions=np.ones(4), converged=np.ones(4, bool))
+    with pytest.raises(ValueError, match="rates"):
+        figures.plot_rd_curve(bad)
+
+
+def test_ib_curve_with_ceiling():
+    curve = _IB(rates=np.array([0.0, 0.2, 0.5, 0.9]), relevances=np.array([0.0, 0.15, 0.3, 0.35]))
+    fig = figures.plot_ib_curve(curve, mi_xy=0.4)
+    _assert_readable(fig)
+    ceiling = [line for line in fig.axes[0].get_lines() if line.get_linestyle() == "--"]
+    assert ceiling and ceiling[0].get_ydata()[0] == pytest.approx(0.4)
+
+
+def test_capacity_bars_are_the_input_pmf():
+    res = _Capacity(capacity=math.log(2), input_pmf=np.array([0.5, 0.5]), lower=0.69, upper=0.6932)
+    fig = figures.plot_capacity(res)
+    _assert_readable(fig)
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert heights == pytest.approx([0.5, 0.5])
+    assert "1.0000 bits" in fig.axes[0].get_legend().get_texts()[0].get_text()
+
+
+def test_distortion_rate_points_per_group():
+    curve = _fair_bit_curve()
+    fig = figures.plot_distortion_rate(
+        curve, {"tree": ([0.1, 0.2], [0.3, 0.25]), "tree_rate": ([0.05], [0.35])}
+    )
+    _assert_readable(fig)
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "tree" in texts and "tree_rate" in texts
+    fig2 = figures.plot_distortion_rate(curve, np.array([[0.1, 0.3], [0.2, 0.2]]))
+    assert "trained gates" in [t.get_text() for t in fig2.axes[0].get_legend().get_texts()]
+    with pytest.raises(ValueError, match="points"):
+        figures.plot_distortion_rate(curve, np.ones((3, 3)))
+
+
+def _small_network():
+    g = nx.cycle_graph(5)
+    g.add_edge(0, 2)
+    for n in g.nodes:
+        g.nodes[n]["pos"] = (math.cos(n), math.sin(n))
+    for u, v in g.edges:
+        g.edges[u, v]["capacity"] = 1.0 + u + v
+    tree = nx.DiGraph([(1, 0), (2, 0), (3, 2), (4, 0)])
+    return g, tree
+
+
+def test_network_highlights_the_tree():
+    g, tree = _small_network()
+    fig = figures.plot_network(g, tree)
+    _assert_readable(fig)
+    ax = fig.axes[0]
+    arrows = [c for c in ax.texts if getattr(c, "arrow_patch", None) is not None]
+    assert len(arrows) == tree.number_of_edges()
+    texts = " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    assert "root 0" in texts and "4 edges" in texts
+    figures.plot_network(g)  # without a tree
+
+
+def test_network_rejects_a_forest():
+    g, _ = _small_network()
+    with pytest.raises(ValueError, match="root"):
+        figures.plot_network(g, nx.DiGraph([(1, 0), (3, 2)]))
+
+
+def test_accuracy_vs_exchange_error_bars():
+    variants = {
+        "dense": {"accuracy_mean": 0.9, "accuracy_std": 0.02, "exchange_floats_per_sample": 400.0},
+        "tree": {"accuracy_mean": 0.88, "accuracy_std": 0.03, "exchange_floats_per_sample": 150.0},
+    }
+    fig = figures.plot_accuracy_vs_exchange(variants)
+    _assert_readable(fig)
+    assert len(fig.axes[0].containers) == 2  # one errorbar container per variant
+    with pytest.raises(ValueError, match="accuracy_std"):
+        figures.plot_accuracy_vs_exchange({"x": {"accuracy_mean": 1.0, "exchange_floats_per_sample": 1}})
+
+
+def test_bound_terms_stack_to_the_total():
+    terms = {"tree": _Bound(0.1, 0.05, 0.2), "dense": {"distortion_rate": 0.12, "slack": 0.0, "generalization": 0.3}}
+    fig = figures.plot_bound_terms(terms, {"tree": 0.2, "dense": 0.25})
+    _assert_readable(fig)
+    bars = fig.axes[0].patches
+    tops = {}
+    for bar in bars:
+        tops[round(bar.get_x(), 6)] = max(tops.get(round(bar.get_x(), 6), 0), bar.get_y() + bar.get_height())
+    assert sorted(tops.values()) == pytest.approx([0.35, 0.42])
+    with pytest.raises(ValueError, match="measured"):
+        figures.plot_bound_terms(terms, {"tree": 0.2})
+
+
+def test_bank_sweep_two_panels():
+    a = [0.0, 1.0, 4.0]
+    fig = figures.plot_bank_sweep(a, mi=[0.0, 0.3, 0.9], mi_low=[0, 0.2, 0.8], mi_high=[0.1, 0.4, 1.0],
+                                  gap=[0.0, 0.02, 0.05], gap_err=[0.01] * 3,
+                                  xu_raginsky=[0.0, 0.1, 0.2], union=0.4)
+    _assert_readable(fig)
+    assert len(fig.axes) == 2
+    union_line = [line for line in fig.axes[1].get_lines() if line.get_linestyle() == ":"]
+    assert np.allclose(union_line[0].get_ydata(), 0.4)
+    with pytest.raises(ValueError, match="gap"):
+        figures.plot_bank_sweep(a, mi=[0, 1, 2], gap=[0, 1], xu_raginsky=[0, 1, 2], union=1)
+
+
+def test_sum_rate_with_signsgd():
+    d = np.logspace(-3, -1, 5)
+    fig = figures.plot_sum_rate(d, correlated=np.linspace(3, 1, 5), independent=np.linspace(5, 2, 5),
+                                signsgd=4.0, signsgd_distortion=0.01)
+    _assert_readable(fig)
+    assert "bits" in fig.axes[0].get_ylabel()
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("SignSGD" in t for t in texts)
+
+
+def test_save_figure_writes_png_and_pdf_atomically(tmp_path):
+    fig = figures.plot_rd_curve(_fair_bit_curve())
+    paths = figures.save_figure(fig, tmp_path / "sub" / "rd.png")
+    assert [p.name for p in paths] == ["rd.png", "rd.pdf"]
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths[1].read_bytes()[:5] == b"%PDF-"
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["rd.pdf", "rd.png"]
+    with pytest.raises(ValueError, match="Figure"):
+        figures.save_figure("not a figure", tmp_path / "x")
