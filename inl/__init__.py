@@ -1,0 +1,23 @@
+"""In-network learning: graphs, node models, training with exchange accounting, run logs.
+
+The trainer behind the empirical points of ``ratebound``: distributed Gaussian
+(VIB) encoders on the nodes of a communication graph exchange latents towards a
+fusion node (forward) and errors back (backward), over every edge (dense INL) or
+over a capacity-aware shortest-path tree (D-INL), with finite-rate stochastic
+gates aggregating at the nodes. ``inl`` writes run logs (JSON Lines, schema
+version 1) and does not import ``ratebound``.
+"""
+
+from estimators._lazy import lazy_exports
+
+_EXPORTS = {
+    # topology
+    "random_network": "topology",
+    "validate_network": "topology",
+    "shortest_path_tree": "topology",
+    "dense_routing": "topology",
+    "routing_order": "topology",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
