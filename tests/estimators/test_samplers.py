@@ -1,0 +1,281 @@
+"""Samplers with known mutual information: shapes, moments, closed forms, invariances."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import integrate, stats
+
+from estimators.testing import (
+    AdditiveUniformTask,
+    GaussianTask,
+    Spiral,
+    StudentTTask,
+    Task,
+    TransformedTask,
+    asinh,
+    benchmark_tasks,
+    dense_gaussian,
+    gaussian_mi,
+    gaussian_with_mi,
+    half_cube,
+    normal_cdf,
+    sparse_gaussian,
+    student_t,
+    student_t_mi_correction,
+    transform_task,
+)
+
+TASKS = benchmark_tasks()
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
+def test_every_task_samples_with_declared_shapes_and_is_reproducible(task):
+    assert isinstance(task, Task)
+    x, y = task.sample(50, seed=3)
+    assert x.shape == (50, task.dim_x) and y.shape == (50, task.dim_y)
+    assert x.dtype == np.float64 and np.all(np.isfinite(x)) and np.all(np.isfinite(y))
+    x2, y2 = task.sample(50, seed=3)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    x3, _ = task.sample(50, seed=4)
+    assert not np.array_equal(x, x3)
+    assert task.mutual_information > 0
+
+
+def test_seed_accepts_a_generator_and_leaves_global_state_alone():
+    task = gaussian_with_mi(1.0, 2)
+    state = np.random.get_state()[1].copy()
+    a = task.sample(10, seed=np.random.default_rng(7))
+    b = task.sample(10, seed=7)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(np.random.get_state()[1], state)
+
+
+def test_benchmark_suite_has_at_least_ten_distinct_tasks_with_transforms_and_t():
+    names = [t.name for t in TASKS]
+    assert len(set(names)) == len(names) >= 10
+    assert sum(isinstance(t, TransformedTask) for t in TASKS) >= 4
+    assert sum(isinstance(t, StudentTTask) for t in TASKS) >= 2
+
+
+# --- Gaussian -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        dense_gaussian(2, 3, correlation=0.3, within=0.2),
+        sparse_gaussian(3, 2, n_interacting=2, correlation=-0.7),
+        gaussian_with_mi(3.0, 4),
+    ],
+    ids=lambda t: t.name,
+)
+def test_gaussian_empirical_covariance_matches_declared(task):
+    x, y = task.sample(40_000, seed=0)
+    emp = np.cov(np.hstack([x, y]), rowvar=False)
+    np.testing.assert_allclose(emp, task.covariance, atol=0.03)
+
+
+def test_gaussian_mi_of_one_pair_is_minus_half_log_one_minus_rho_squared():
+    for rho in (-0.9, -0.2, 0.0, 0.5, 0.99):
+        task = sparse_gaussian(1, 1, correlation=rho) if rho else None
+        expected = -0.5 * math.log1p(-rho * rho)
+        assert gaussian_mi([[1, rho], [rho, 1]], 1) == pytest.approx(expected, abs=1e-12)
+        if task is not None:
+            assert task.mutual_information == pytest.approx(expected, abs=1e-12)
+
+
+def test_gaussian_mi_is_invariant_to_scaling_each_block():
+    cov = dense_gaussian(2, 2, correlation=0.3, within=0.1).covariance
+    scale = np.diag([2.0, 0.5, 3.0, 7.0])
+    assert gaussian_mi(scale @ cov @ scale, 2) == pytest.approx(gaussian_mi(cov, 2), abs=1e-12)
+
+
+@given(mi=st.floats(0.0, 12.0), dim=st.integers(1, 25))
+def test_staircase_carries_exactly_the_requested_mi(mi, dim):
+    task = gaussian_with_mi(mi, dim)
+    # storing rho in float64 costs ~1e-16 / (1 - rho^2) relative accuracy in det
+    assert task.mutual_information == pytest.approx(mi, rel=1e-7, abs=1e-9)
+    assert task.dim_x == task.dim_y == dim
+
+
+def test_sparse_gaussian_mi_counts_only_interacting_pairs():
+    rho = 0.6
+    task = sparse_gaussian(5, 4, n_interacting=3, correlation=rho)
+    assert task.mutual_information == pytest.approx(-1.5 * math.log(1 - rho**2), abs=1e-12)
+
+
+def test_gaussian_task_rejects_bad_covariances_and_splits():
+    with pytest.raises(ValueError, match="correlation"):
+        dense_gaussian(3, 3, correlation=0.5)  # |rho| * sqrt(9) > 1
+    with pytest.raises(ValueError, match="covariance"):
+        GaussianTask([[1.0, 2.0], [2.0, 1.0]], 1)
+    with pytest.raises(ValueError, match="symmetric"):
+        GaussianTask([[1.0, 0.1], [0.2, 1.0]], 1)
+    with pytest.raises(ValueError, match="dim_x"):
+        GaussianTask(np.eye(3), 3)
+    with pytest.raises(ValueError, match="n_interacting"):
+        sparse_gaussian(2, 3, n_interacting=3)
+    with pytest.raises(ValueError, match="correlation"):
+        sparse_gaussian(2, 2, correlation=1.0)
+    with pytest.raises(ValueError, match="mi"):
+        gaussian_with_mi(-1.0, 2)
+    with pytest.raises(ValueError, match="n"):
+        gaussian_with_mi(1.0).sample(0)
+
+
+def test_task_arrays_are_read_only():
+    task = gaussian_with_mi(1.0, 2)
+    with pytest.raises(ValueError):
+        task.covariance[0, 0] = 5.0
+
+
+# --- Student-t ------------------------------------------------------------------
+
+
+def _t_entropy(scale, dof):
+    return stats.multivariate_t(shape=scale, df=dof).entropy()
+
+
+@pytest.mark.parametrize("dof", [1.0, 2.5, 7.0, 40.0])
+@pytest.mark.parametrize("dims", [(1, 1), (2, 1), (2, 3)])
+def test_student_t_mi_equals_entropy_decomposition_from_scipy(dof, dims):
+    dx, dy = dims
+    rng = np.random.default_rng(dx * 10 + dy)
+    a = rng.normal(size=(dx + dy, dx + dy))
+    scale = a @ a.T + 0.5 * np.eye(dx + dy)
+    task = StudentTTask(scale, dx, dof)
+    expected = _t_entropy(scale[:dx, :dx], dof) + _t_entropy(scale[dx:, dx:], dof) - _t_entropy(scale, dof)
+    assert task.mutual_information == pytest.approx(expected, abs=1e-8)
+
+
+def test_student_t_correction_is_positive_and_vanishes_with_many_dof():
+    values = [student_t_mi_correction(nu, 2, 3) for nu in (1, 3, 10, 100, 1e5)]
+    assert all(v > 0 for v in values)
+    assert all(a > b for a, b in zip(values, values[1:]))
+    assert values[-1] < 1e-6
+
+
+def test_student_t_uncorrelated_pair_has_mi_of_shared_scale_by_numerical_integral():
+    """1x1 t with identity scale: I = E[log p(x,y) - log p(x) - log p(y)] by 2-D quadrature."""
+    nu = 3.0
+    c2 = math.lgamma((nu + 2) / 2) - math.lgamma(nu / 2) - math.log(nu * math.pi)
+    c1 = math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
+
+    def integrand(y, x):
+        lj = c2 - (nu + 2) / 2 * math.log1p((x * x + y * y) / nu)
+        lx = c1 - (nu + 1) / 2 * math.log1p(x * x / nu)
+        ly = c1 - (nu + 1) / 2 * math.log1p(y * y / nu)
+        return math.exp(lj) * (lj - lx - ly)
+
+    # the integrand is even in x and in y: integrate one quadrant, times 4
+    value, _ = integrate.dblquad(integrand, 0, 200, 0, 200, epsabs=1e-10)
+    assert 4 * value == pytest.approx(student_t(1, 1, dof=nu).mutual_information, abs=2e-4)
+
+
+def test_student_t_marginal_is_t_distributed():
+    task = student_t(1, 1, dof=4.0, n_interacting=1, correlation=0.5)
+    x, y = task.sample(20_000, seed=1)
+    assert stats.kstest(x[:, 0], stats.t(df=4.0).cdf).pvalue > 1e-3
+    assert stats.kstest(y[:, 0], stats.t(df=4.0).cdf).pvalue > 1e-3
+
+
+# --- additive uniform noise --------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [0.05, 0.3, 1.0, 2.0, 7.5])
+def test_additive_uniform_closed_form_matches_numerical_entropy(width):
+    """I = h(Y) - ln w with h(Y) integrated from the trapezoidal density of U(0,1) + U(-w/2, w/2)."""
+
+    def density(y):
+        overlap = min(1.0, y + width / 2) - max(0.0, y - width / 2)
+        return max(overlap, 0.0) / width
+
+    def neg_p_log_p(y):
+        p = density(y)
+        return -p * math.log(p) if p > 0 else 0.0
+
+    lo, hi = -width / 2, 1 + width / 2
+    breaks = sorted({lo, hi, width / 2, 1 - width / 2})
+    h_y = sum(integrate.quad(neg_p_log_p, a, b)[0] for a, b in zip(breaks, breaks[1:]) if b > a)
+    task = AdditiveUniformTask(width=width)
+    assert task.mutual_information == pytest.approx(h_y - math.log(width), abs=1e-8)
+
+
+def test_additive_uniform_support_and_dimension_scaling():
+    task = AdditiveUniformTask(width=0.2, dim=3)
+    x, y = task.sample(5000, seed=2)
+    assert x.min() >= 0 and x.max() <= 1
+    assert np.abs(y - x).max() <= 0.1
+    assert task.mutual_information == pytest.approx(3 * AdditiveUniformTask(width=0.2).mutual_information)
+    with pytest.raises(ValueError, match="width"):
+        AdditiveUniformTask(width=0.0)
+
+
+# --- transforms -----------------------------------------------------------------
+
+
+def test_elementwise_transforms_are_strictly_increasing():
+    v = np.linspace(-6, 6, 2001)
+    for f in (normal_cdf, half_cube, asinh):
+        assert np.all(np.diff(f(v)) > 0), f.__name__
+
+
+def test_spiral_preserves_norm_is_invertible_and_volume_preserving():
+    spiral = Spiral(speed=0.7)
+    v = np.random.default_rng(0).normal(size=(200, 4))
+    w = spiral(v)
+    np.testing.assert_allclose(np.linalg.norm(w, axis=1), np.linalg.norm(v, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(_unspiral(w, 0.7), v, atol=1e-12)
+    # Jacobian determinant by central differences at a few points
+    for point in v[:5]:
+        jac = np.empty((4, 4))
+        for j in range(4):
+            step = np.zeros(4)
+            step[j] = 1e-6
+            jac[:, j] = (spiral(point[None] + step) - spiral(point[None] - step))[0] / 2e-6
+        assert np.linalg.det(jac) == pytest.approx(1.0, abs=1e-6)
+    assert not np.allclose(w, v)
+
+
+def _unspiral(w, speed):
+    """Inverse spiral: rotate back by the angle of the (unchanged) radius."""
+    theta = -speed * np.sum(w * w, axis=1)
+    out = w.copy()
+    c, s = np.cos(theta), np.sin(theta)
+    for a in range(0, w.shape[1] - 1, 2):
+        out[:, a] = c * w[:, a] - s * w[:, a + 1]
+        out[:, a + 1] = s * w[:, a] + c * w[:, a + 1]
+    return out
+
+
+@pytest.mark.parametrize("kind", ["normal_cdf", "half_cube", "asinh", "spiral"])
+def test_transformed_task_keeps_mi_and_changes_the_samples(kind):
+    base = dense_gaussian(2, 2, correlation=0.4)
+    task = transform_task(base, kind)
+    assert task.mutual_information == base.mutual_information
+    x0, y0 = base.sample(100, seed=5)
+    x, y = task.sample(100, seed=5)
+    assert x.shape == x0.shape and not np.allclose(x, x0) and not np.allclose(y, y0)
+    assert kind.split("_")[0] in task.name
+
+
+def test_transform_applied_to_one_side_only():
+    base = gaussian_with_mi(1.0, 2)
+    task = transform_task(base, "asinh", apply_to="y")
+    x0, y0 = base.sample(30, seed=1)
+    x, y = task.sample(30, seed=1)
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_allclose(y, np.arcsinh(y0))
+
+
+def test_transform_task_rejects_bad_requests():
+    with pytest.raises(ValueError, match="transform"):
+        transform_task(gaussian_with_mi(1.0), "cube")
+    with pytest.raises(ValueError, match="spiral"):
+        transform_task(gaussian_with_mi(1.0, 1), "spiral")
+    with pytest.raises(ValueError, match="apply_to"):
+        transform_task(gaussian_with_mi(1.0, 2), "asinh", apply_to="z")
