@@ -1,0 +1,786 @@
+r"""Neural variational estimators of mutual information (torch).
+
+A critic ``f`` scores pairs; on a batch of ``n`` joint pairs ``(x_i, y_i)`` the
+score matrix ``scores[i, j] = f(x_i, y_j)`` holds the joint pairs on its
+diagonal and ``n (n - 1)`` pairs from the product of the marginals off it. Each
+bound is a small function of that matrix, computed in float64 and in the log
+domain (``logsumexp``), so it is finite for every finite score matrix:
+
+=======  ======================  ====================  =========================================
+method   trains the critic on    reports               known limits
+=======  ======================  ====================  =========================================
+infonce  ``infonce_bound``       the same              never exceeds ``ln(batch_size)`` [3]_
+nwj      ``nwj_bound``           the same              unbiased batch value; variance ~ ``e^I``
+dv       ``dv_bound``            the same              biased batch gradient; variance ~ ``e^I``
+mine     DV, moving-average      ``dv_bound``          as dv; the average lags the critic [1]_
+         corrected gradient
+js       ``js_bound``            ``nwj_bound(f + 1)``  NWJ variance at the JS critic [4]_
+smile    ``js_bound``            ``smile_bound``       biased by the clip ``tau``; a smaller
+                                                       ``tau`` means less variance [5]_
+=======  ======================  ====================  =========================================
+
+For any critic, the InfoNCE and NWJ batch values are lower bounds on
+``I(X;Y)`` in expectation over batches. DV (and MINE, SMILE) take the log of a
+batch mean, which Jensen's inequality biases upward, so a batch value can exceed
+the population bound; SMILE with a finite ``tau`` is no bound at all. The
+held-out value of the trained critic is what :func:`estimate_mi` reports.
+Units are nats.
+
+References
+----------
+.. [1] M. I. Belghazi et al., "Mutual Information Neural Estimation", ICML 2018.
+.. [2] X. Nguyen, M. J. Wainwright, M. I. Jordan, "Estimating divergence
+   functionals and the likelihood ratio by convex risk minimization", IEEE
+   Trans. Inf. Theory 56(11), 2010.
+.. [3] A. van den Oord, Y. Li, O. Vinyals, "Representation Learning with
+   Contrastive Predictive Coding", arXiv:1807.03748, 2018.
+.. [4] B. Poole, S. Ozair, A. van den Oord, A. Alemi, G. Tucker, "On Variational
+   Bounds of Mutual Information", ICML 2019.
+.. [5] J. Song, S. Ermon, "Understanding the Limitations of Variational Mutual
+   Information Estimators", ICLR 2020.
+.. [6] S. Nowozin, B. Cseke, R. Tomioka, "f-GAN: Training Generative Neural
+   Samplers using Variational Divergence Minimization", NeurIPS 2016.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from estimators._critics import ConcatCritic, SeparableCritic
+from estimators._validation import (
+    as_samples,
+    log_base,
+    positive_float,
+    positive_int,
+    probability,
+    same_length,
+)
+from estimators.interface import MIEstimate
+
+__all__ = [
+    "ConcatCritic",
+    "SeparableCritic",
+    "VariationalEstimator",
+    "dv_bound",
+    "estimate_mi",
+    "infonce_bound",
+    "js_bound",
+    "nwj_bound",
+    "smile_bound",
+]
+
+#: Largest exponent passed to ``exp`` (float64 overflows just above 709).
+EXP_CAP = 700.0
+
+#: Critic scores beyond this magnitude (a density ratio of e^100000) count as divergence.
+SCORE_LIMIT = 1e5
+
+#: Held-out batches used to monitor training (the final value uses all of them).
+MONITOR_BATCHES = 32
+
+Bound = Callable[[torch.Tensor], torch.Tensor]
+
+
+# --------------------------------------------------------------------------- #
+# Log-domain pieces                                                            #
+# --------------------------------------------------------------------------- #
+
+
+def _as_scores(scores) -> torch.Tensor:
+    """``scores`` as a finite float64 ``(n, n)`` tensor, ``n >= 2`` (autograd kept)."""
+    if not isinstance(scores, torch.Tensor):
+        scores = torch.as_tensor(np.asarray(scores, dtype=np.float64))
+    if scores.ndim != 2 or scores.shape[0] != scores.shape[1] or scores.shape[0] < 2:
+        raise ValueError(f"scores must be a square (n, n) matrix with n >= 2, got shape {tuple(scores.shape)}")
+    if not bool(torch.isfinite(scores).all()):
+        raise ValueError("scores contains NaN or infinite entries")
+    return scores.to(torch.float64)
+
+
+def _capped_exp(t: torch.Tensor) -> torch.Tensor:
+    """``exp(min(t, EXP_CAP))``: finite in float64; zero gradient above the cap."""
+    return torch.exp(torch.clamp(t, max=EXP_CAP))
+
+
+def _logmeanexp_offdiag(scores: torch.Tensor) -> torch.Tensor:
+    r""":math:`\log \frac{1}{n(n-1)} \sum_{i \ne j} e^{s_{ij}}`, the diagonal masked by ``-inf``."""
+    n = scores.shape[0]
+    eye = torch.eye(n, dtype=torch.bool, device=scores.device)
+    masked = scores.masked_fill(eye, -math.inf)
+    return torch.logsumexp(masked.reshape(-1), dim=0) - math.log(n * (n - 1))
+
+
+def _joint_term(scores: torch.Tensor) -> torch.Tensor:
+    return torch.diagonal(scores).mean()
+
+
+# --------------------------------------------------------------------------- #
+# Bounds                                                                       #
+# --------------------------------------------------------------------------- #
+
+
+def dv_bound(scores) -> torch.Tensor:
+    r"""Donsker-Varadhan lower bound on mutual information, in nats.
+
+    .. math::
+
+        I_{DV} = \frac{1}{n} \sum_i f_{ii}
+                 - \log \frac{1}{n(n-1)} \sum_{i \ne j} e^{f_{ij}}
+
+    Tight at ``f = log p(x,y)/(p(x)p(y)) + c`` for any constant ``c`` (the value
+    is invariant to adding a constant to every score). The log of a minibatch
+    mean makes the batch value biased (upward, by Jensen) and its gradient
+    biased; its variance grows like ``e^I`` [5]_.
+
+    Parameters
+    ----------
+    scores : array-like or torch.Tensor, shape (n, n)
+        Critic scores ``f(x_i, y_j)``, joint pairs on the diagonal, ``n >= 2``.
+
+    Returns
+    -------
+    torch.Tensor
+        A float64 scalar (differentiable when ``scores`` is).
+
+    Examples
+    --------
+    >>> float(dv_bound([[1.0, 0.0], [0.0, 1.0]]))
+    1.0
+    """
+    s = _as_scores(scores)
+    return _joint_term(s) - _logmeanexp_offdiag(s)
+
+
+def nwj_bound(scores) -> torch.Tensor:
+    r"""Nguyen-Wainwright-Jordan (f-divergence, "TUBA" with ``a = e``) lower bound, in nats.
+
+    .. math::
+
+        I_{NWJ} = \frac{1}{n} \sum_i f_{ii}
+                  - \frac{1}{e} \frac{1}{n(n-1)} \sum_{i \ne j} e^{f_{ij}}
+
+    Tight at ``f = 1 + log p(x,y)/(p(x)p(y))``. Both terms are plain means, so
+    the batch value is unbiased for the bound of the critic; its variance grows
+    like ``e^I`` [5]_. Since ``log m <= m / e`` for every ``m > 0``,
+    ``nwj_bound(s) <= dv_bound(s)`` for every score matrix. The exponent is
+    capped at ``EXP_CAP`` (700) so the value stays finite; it is then below
+    ``-1e303`` and means a badly scaled critic.
+
+    Parameters
+    ----------
+    scores : array-like or torch.Tensor, shape (n, n)
+        Critic scores, joint pairs on the diagonal, ``n >= 2``.
+
+    Returns
+    -------
+    torch.Tensor
+        A float64 scalar.
+
+    Examples
+    --------
+    >>> round(float(nwj_bound([[1.0, 1.0], [1.0, 1.0]])), 12)
+    0.0
+    """
+    s = _as_scores(scores)
+    return _joint_term(s) - _capped_exp(_logmeanexp_offdiag(s) - 1.0)
+
+
+def infonce_bound(scores) -> torch.Tensor:
+    r"""InfoNCE (contrastive predictive coding) lower bound, in nats.
+
+    .. math::
+
+        I_{NCE} = \log n + \frac{1}{n} \sum_i
+                  \Big( f_{ii} - \log \sum_{j} e^{f_{ij}} \Big)
+
+    Low variance, but never above ``log n`` (each summand is at most 0), so it
+    is biased far below the truth once ``I`` approaches ``ln(batch_size)`` [3]_,
+    [4]_. Invariant to adding a constant to each row of ``scores``.
+
+    Parameters
+    ----------
+    scores : array-like or torch.Tensor, shape (n, n)
+        Critic scores, joint pairs on the diagonal, ``n >= 2``.
+
+    Returns
+    -------
+    torch.Tensor
+        A float64 scalar in ``(-inf, log n]``.
+
+    Examples
+    --------
+    >>> import math
+    >>> round(float(infonce_bound([[50.0, 0.0], [0.0, 50.0]])), 6) == round(math.log(2), 6)
+    True
+    """
+    s = _as_scores(scores)
+    per_row = torch.diagonal(s) - torch.logsumexp(s, dim=1)
+    return math.log(s.shape[0]) + per_row.mean()
+
+
+def js_bound(scores) -> torch.Tensor:
+    r"""f-GAN Jensen-Shannon objective (a lower bound on a JS divergence, not on MI).
+
+    .. math::
+
+        I_{JS} = -\frac{1}{n} \sum_i \mathrm{softplus}(-f_{ii})
+                 - \frac{1}{n(n-1)} \sum_{i \ne j} \mathrm{softplus}(f_{ij})
+
+    This is the logistic-regression objective of a classifier telling joint from
+    product pairs; it lower-bounds ``2 JS(p_{XY} || p_X p_Y) - log 4`` [6]_ and is
+    at most 0. Its maximiser is the log density ratio ``f* = log p/(p_X p_Y)``,
+    which is why it trains critics stably. The *mutual information* reported for
+    a JS-trained critic is the NWJ bound at ``f + 1`` (tight exactly at that
+    maximiser) [4]_, [5]_:
+
+    .. math::
+
+        I_{NWJ}(f + 1) = 1 + \frac{1}{n} \sum_i f_{ii}
+                         - \frac{1}{n(n-1)} \sum_{i \ne j} e^{f_{ij}}
+
+    which :func:`estimate_mi` uses for ``method="js"``.
+
+    Parameters
+    ----------
+    scores : array-like or torch.Tensor, shape (n, n)
+        Critic scores, joint pairs on the diagonal, ``n >= 2``.
+
+    Returns
+    -------
+    torch.Tensor
+        A float64 scalar ``<= 0``.
+
+    Examples
+    --------
+    >>> import math
+    >>> round(float(js_bound([[0.0, 0.0], [0.0, 0.0]])), 12) == round(-2 * math.log(2), 12)
+    True
+    """
+    s = _as_scores(scores)
+    n = s.shape[0]
+    diag = torch.diagonal(s)
+    off_diagonal = (F.softplus(s).sum() - F.softplus(diag).sum()) / (n * (n - 1))
+    return -F.softplus(-diag).mean() - off_diagonal
+
+
+def _js_mutual_information(scores) -> torch.Tensor:
+    """The MI reported for a JS-trained critic: ``nwj_bound(scores + 1)``."""
+    return nwj_bound(_as_scores(scores) + 1.0)
+
+
+def smile_bound(scores, clip: float = 5.0) -> torch.Tensor:
+    r"""SMILE: the Donsker-Varadhan bound with clipped marginal scores, in nats.
+
+    .. math::
+
+        I_{SMILE} = \frac{1}{n} \sum_i f_{ii}
+                    - \log \frac{1}{n(n-1)} \sum_{i \ne j}
+                      e^{\mathrm{clip}(f_{ij}, -\tau, \tau)}
+
+    Clipping the density ratio to ``[e^-tau, e^tau]`` bounds the variance of
+    the partition term; the price is a bias (the value is no longer a lower
+    bound for finite ``tau``). Small ``tau`` lowers variance and raises bias;
+    ``tau = inf`` is :func:`dv_bound`. Song & Ermon [5]_ use ``tau = 5`` and a
+    JS-trained critic (as :func:`estimate_mi` does).
+
+    Parameters
+    ----------
+    scores : array-like or torch.Tensor, shape (n, n)
+        Critic scores, joint pairs on the diagonal, ``n >= 2``.
+    clip : float, default 5.0
+        The clip ``tau > 0`` (``math.inf`` allowed).
+
+    Returns
+    -------
+    torch.Tensor
+        A float64 scalar.
+
+    Examples
+    --------
+    >>> float(smile_bound([[1.0, 0.0], [0.0, 1.0]], clip=0.5))
+    1.0
+    """
+    tau = _positive_or_inf(clip, "clip")
+    s = _as_scores(scores)
+    return _joint_term(s) - _logmeanexp_offdiag(torch.clamp(s, -tau, tau))
+
+
+def _positive_or_inf(value, name: str) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == math.inf:
+        return math.inf
+    return positive_float(value, name)
+
+
+# --------------------------------------------------------------------------- #
+# Methods: a training objective and a reported bound per name                 #
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class _Options:
+    clip: float
+    ema_rate: float
+
+
+class _MineObjective:
+    r"""DV with Belghazi et al.'s bias-corrected gradient (MINE).
+
+    The value is the DV bound; the gradient of the partition term
+    ``log M`` (``M`` the minibatch mean of ``e^f`` off the diagonal) is replaced
+    by ``grad M / M_bar`` with ``M_bar`` an exponential moving average of ``M``,
+    kept in the log domain.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.log_rate = math.log(rate)
+        self.log_keep = math.log1p(-rate)
+        self.log_average: torch.Tensor | None = None
+
+    def __call__(self, scores: torch.Tensor) -> torch.Tensor:
+        s = _as_scores(scores)
+        log_mean = _logmeanexp_offdiag(s)
+        current = log_mean.detach()
+        if self.log_average is None:
+            self.log_average = current
+        else:
+            self.log_average = torch.logaddexp(self.log_average + self.log_keep, current + self.log_rate)
+        ratio = _capped_exp(log_mean - self.log_average)  # value ~1, gradient grad(M) / M_bar
+        return _joint_term(s) - (current + ratio - ratio.detach())
+
+
+@dataclass(frozen=True)
+class _Method:
+    objective: Callable[[_Options], Bound]  # builds the (possibly stateful) training objective
+    report: Callable[[_Options], Bound]  # the held-out value
+
+
+def _always(bound: Bound) -> Callable[[_Options], Bound]:
+    return lambda options: bound
+
+
+_METHODS: dict[str, _Method] = {
+    "infonce": _Method(_always(infonce_bound), _always(infonce_bound)),
+    "nwj": _Method(_always(nwj_bound), _always(nwj_bound)),
+    "dv": _Method(_always(dv_bound), _always(dv_bound)),
+    "mine": _Method(lambda o: _MineObjective(o.ema_rate), _always(dv_bound)),
+    "js": _Method(_always(js_bound), _always(_js_mutual_information)),
+    "smile": _Method(_always(js_bound), lambda o: partial(smile_bound, clip=o.clip)),
+}
+
+
+# --------------------------------------------------------------------------- #
+# Data, critic, training loop                                                  #
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class _Split:
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_hold: torch.Tensor
+    y_hold: torch.Tensor
+
+
+@dataclass
+class _Trace:
+    """What the loop learned: the held-out trace and the best critic so far."""
+
+    history: list[float] = field(default_factory=list)
+    best_value: float = -math.inf
+    best_step: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    diverged_at: int | None = None
+    steps_run: int = 0
+
+    def record(self, step: int, value: float, critic: nn.Module) -> None:
+        self.history.append(value)
+        if value > self.best_value:
+            self.best_value, self.best_step = value, step
+            self.best_state = {k: v.detach().clone() for k, v in critic.state_dict().items()}
+
+
+def _seeded_generator(seed: int | None) -> torch.Generator:
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(positive_int(seed, "seed", minimum=0))
+    return generator
+
+
+def _device(device) -> torch.device:
+    try:
+        resolved = torch.device(device)
+        torch.empty(0, device=resolved)
+    except (RuntimeError, TypeError, AssertionError) as exc:
+        raise ValueError(f"device {device!r} is not usable: {exc}") from None
+    return resolved
+
+
+def _standardizer(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Per-coordinate z-scoring fitted on the training split (MI is invariant to it)."""
+    mean = train.mean(axis=0)
+    std = train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return lambda a: (a - mean) / std
+
+
+def _split(x, y, holdout, generator, standardize, device) -> _Split:
+    n = x.shape[0]
+    n_hold = int(round(holdout * n))
+    if n_hold < 2 or n - n_hold < 2:
+        raise ValueError(
+            f"x and y have {n} samples: with holdout={holdout} that leaves {n - n_hold} "
+            f"training and {n_hold} held-out pairs; each needs at least 2"
+        )
+    order = torch.randperm(n, generator=generator).numpy()
+    train, hold = order[n_hold:], order[:n_hold]
+    scale_x = _standardizer(x[train]) if standardize else (lambda a: a)
+    scale_y = _standardizer(y[train]) if standardize else (lambda a: a)
+
+    def put(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(a, dtype=torch.float32).to(device)
+
+    return _Split(put(scale_x(x[train])), put(scale_y(y[train])), put(scale_x(x[hold])), put(scale_y(y[hold])))
+
+
+def _make_critic(critic, x_dim, y_dim, options, generator, device) -> nn.Module:
+    if isinstance(critic, nn.Module):
+        if options:
+            raise ValueError("critic_options applies only to critic='separable' or 'concat'")
+        return critic.to(device)
+    kinds = {"separable": SeparableCritic, "concat": ConcatCritic}
+    if critic not in kinds:
+        raise ValueError(f"critic must be 'separable', 'concat' or a torch.nn.Module, got {critic!r}")
+    try:
+        module = kinds[critic](x_dim, y_dim, generator=generator, **dict(options or {}))
+    except TypeError as exc:
+        raise ValueError(f"critic_options: {exc}") from None
+    return module.to(device)
+
+
+def _batches(n: int, size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Endless minibatch indices: shuffled epochs, the last partial batch dropped."""
+    while True:
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n - size + 1, size):
+            yield order[start : start + size]
+
+
+def _held_out_values(critic, bound, x, y, size: int, max_batches: int | None = None) -> torch.Tensor:
+    """The bound on consecutive held-out batches of ``size`` pairs (float64, one per batch)."""
+    count = x.shape[0] // size
+    if max_batches is not None:
+        count = min(count, max_batches)
+    with torch.no_grad():
+        values = []
+        for k in range(count):
+            rows = slice(k * size, (k + 1) * size)
+            scores = critic(x[rows], y[rows])
+            if not _sane(scores):
+                return torch.tensor([math.nan], dtype=torch.float64)
+            values.append(bound(scores))
+    return torch.stack(values).cpu()
+
+
+def _sane(scores: torch.Tensor) -> bool:
+    """Finite and within ``SCORE_LIMIT`` (NaN compares false)."""
+    return bool((scores.abs() <= SCORE_LIMIT).all())
+
+
+def _check_scores_shape(scores: torch.Tensor, batch: int) -> None:
+    if scores.shape != (batch, batch):
+        raise ValueError(
+            f"critic must return a (batch, batch) score matrix, got shape {tuple(scores.shape)} for batch {batch}"
+        )
+
+
+def _train(critic, split, method, options, *, steps, batch, eval_batch, lr, patience, eval_every, generator, bar) -> _Trace:
+    """The one training loop: ascend the objective, monitor the held-out bound, stop early."""
+    objective, report = method.objective(options), method.report(options)
+    optimizer = torch.optim.Adam(critic.parameters(), lr=lr)
+    monitor = partial(_held_out_values, critic, report, split.x_hold, split.y_hold, eval_batch, MONITOR_BATCHES)
+    trace = _Trace()
+    trace.record(0, float(monitor().mean()), critic)
+    batches = _batches(split.x_train.shape[0], batch, generator)
+    for step in range(1, steps + 1):
+        idx = next(batches)
+        scores = critic(split.x_train[idx], split.y_train[idx])
+        _check_scores_shape(scores, batch)
+        loss = -objective(scores) if _sane(scores) else None
+        if loss is None or not bool(torch.isfinite(loss)):
+            trace.diverged_at = step
+            break
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        trace.steps_run = step
+        bar.update(1)
+        if step % eval_every == 0 or step == steps:
+            value = float(monitor().mean())
+            if not math.isfinite(value):
+                trace.diverged_at = step
+                break
+            trace.record(step, value, critic)
+            bar.set_postfix(held_out=f"{value:.3f}", refresh=False)
+            if patience is not None and step - trace.best_step >= patience:
+                break
+    return trace
+
+
+# --------------------------------------------------------------------------- #
+# Public entry points                                                          #
+# --------------------------------------------------------------------------- #
+
+
+def _notes(trace, method, value_nats, batch, eval_batch, requested_batch, n_batches) -> list[str]:
+    notes = []
+    if trace.diverged_at is not None:
+        notes.append(
+            f"training diverged at step {trace.diverged_at} (non-finite loss, or critic scores non-finite or beyond "
+            f"+-{SCORE_LIMIT:g}); "
+            f"reporting the best held-out value before it (step {trace.best_step})"
+        )
+    if batch < requested_batch:
+        notes.append(f"batch_size {requested_batch} exceeds the {batch} training pairs; used {batch}")
+    if method == "infonce" and value_nats > 0.9 * math.log(eval_batch):
+        notes.append(
+            f"InfoNCE cannot exceed ln({eval_batch}) = {math.log(eval_batch):.3f} nats and the estimate "
+            "is near that cap: the true MI may be larger (use a larger batch_size or another method)"
+        )
+    if n_batches < 2:
+        notes.append("fewer than 2 held-out batches: no standard error (use more samples or a larger holdout)")
+    return notes
+
+
+def estimate_mi(
+    x,
+    y,
+    *,
+    method: str = "infonce",
+    critic: str | nn.Module = "separable",
+    steps: int = 2000,
+    batch_size: int = 128,
+    lr: float = 5e-4,
+    holdout: float = 0.2,
+    seed: int | None = None,
+    device: str | torch.device = "cpu",
+    patience: int | None = 500,
+    eval_every: int | None = None,
+    standardize: bool = True,
+    critic_options: Mapping[str, object] | None = None,
+    clip: float = 5.0,
+    ema_rate: float = 0.01,
+    base: float = math.e,
+    progress: bool = False,
+) -> MIEstimate:
+    r"""Estimate ``I(X;Y)`` by training a critic on a variational bound.
+
+    The pairs are split at random into a training part and a held-out part
+    (fraction ``holdout``). One loop serves every method: Adam ascends the
+    method's training objective on shuffled minibatches of the training pairs;
+    every ``eval_every`` steps the method's reported bound is evaluated on
+    held-out batches of ``batch_size`` pairs (at most 32 of them); training stops
+    after ``steps`` steps, or early when the held-out value has not improved for
+    ``patience`` steps. The critic of the best held-out value is restored and its
+    bound, averaged over all held-out batches, is the estimate:
+
+    .. math::
+
+        \hat I = \frac{1}{K} \sum_{k=1}^{K} B\big(f(x^{(k)}_i, y^{(k)}_j)\big),
+        \qquad \widehat{\mathrm{se}} = \frac{\mathrm{sd}_k(B_k)}{\sqrt{K}}
+
+    with a normal 95% interval ``value +- 1.96 se``. The interval covers the
+    held-out noise of the bound, not the gap between bound and truth, and the
+    best-of-trace selection makes it slightly optimistic.
+
+    Methods (see the module table): ``"infonce"`` never exceeds ``ln(batch_size)``;
+    ``"nwj"``, ``"dv"`` and ``"mine"`` have variance growing like ``e^I``
+    (``"mine"`` is DV with the moving-average gradient correction of Belghazi et
+    al., rate ``ema_rate``); ``"js"`` trains on the Jensen-Shannon objective and
+    reports ``nwj_bound(f + 1)``; ``"smile"`` trains as ``"js"`` and reports
+    :func:`smile_bound` with ``clip``, whose bias grows as ``clip`` shrinks.
+
+    Parameters
+    ----------
+    x : array-like, shape (n,) or (n, d_x)
+    y : array-like, shape (n,) or (n, d_y)
+        Paired samples (finite).
+    method : {"infonce", "nwj", "dv", "mine", "smile", "js"}, default "infonce"
+    critic : {"separable", "concat"} or torch.nn.Module, default "separable"
+        A module maps ``(x_batch, y_batch)`` to a ``(batch, batch)`` score matrix;
+        it is trained in place.
+    steps : int, default 2000
+        Maximum number of optimiser steps.
+    batch_size : int, default 128
+        Minibatch size for training and held-out evaluation (at least 2).
+    lr : float, default 5e-4
+        Adam learning rate.
+    holdout : float in (0, 1), default 0.2
+        Fraction of pairs held out for evaluation.
+    seed : int, optional
+        Seeds the ``torch.Generator`` used for the split, the critic's initial
+        weights, and the minibatches. ``None`` draws fresh OS entropy.
+    device : str or torch.device, default "cpu"
+    patience : int or None, default 500
+        Steps without held-out improvement before stopping; ``None`` disables
+        early stopping.
+    eval_every : int, optional
+        Steps between held-out evaluations (default ``max(1, min(50, steps // 20))``).
+    standardize : bool, default True
+        Z-score each coordinate with training-split statistics (MI is unchanged).
+    critic_options : mapping, optional
+        Keywords for :class:`SeparableCritic` / :class:`ConcatCritic`
+        (``hidden``, ``depth``, ``embed_dim``, ``activation``).
+    clip : float, default 5.0
+        SMILE's ``tau`` (``method="smile"`` only).
+    ema_rate : float in (0, 1), default 0.01
+        MINE's moving-average rate (``method="mine"`` only).
+    base : float, default e
+        Logarithm base of the result (``2`` for bits).
+    progress : bool, default False
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    MIEstimate
+        ``value`` (raw: a poorly trained critic can give a negative bound),
+        ``stderr``, ``ci_low``, ``ci_high``, ``method``, ``n`` (all pairs),
+        ``base``, ``history`` (held-out values at each evaluation, step 0 first,
+        in units of ``base``) and ``notes``.
+
+    Raises
+    ------
+    ValueError
+        Mismatched lengths, non-finite samples, too few samples for the split,
+        an unknown ``method`` or ``critic``, ``holdout`` outside ``(0, 1)``,
+        a bad step count, batch size, rate, or device.
+
+    Warns
+    -----
+    RuntimeWarning
+        When training diverges (a non-finite loss, or critic scores that are
+        non-finite or exceed ``SCORE_LIMIT = 1e5`` in magnitude): the loop stops, the
+        best finite held-out value so far is returned and ``notes`` says so.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=2000)
+    >>> y = x + rng.normal(size=2000)       # I = ln(2)/2 = 0.347 nats
+    >>> est = estimate_mi(x, y, steps=200, seed=0)
+    >>> 0.1 < est.value < 0.6
+    True
+    """
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
+    x_arr, y_arr = as_samples(x, "x"), as_samples(y, "y")
+    same_length("x", x_arr, "y", y_arr)
+    steps = positive_int(steps, "steps")
+    requested_batch = positive_int(batch_size, "batch_size", minimum=2)
+    lr = positive_float(lr, "lr")
+    holdout = probability(holdout, "holdout", open_interval=True)
+    patience = None if patience is None else positive_int(patience, "patience")
+    eval_every = max(1, min(50, steps // 20)) if eval_every is None else positive_int(eval_every, "eval_every")
+    options = _Options(clip=_positive_or_inf(clip, "clip"), ema_rate=probability(ema_rate, "ema_rate", open_interval=True))
+    divisor = log_base(base)
+    resolved = _device(device)
+
+    generator = _seeded_generator(seed)
+    split = _split(x_arr, y_arr, holdout, generator, standardize, resolved)
+    module = _make_critic(critic, x_arr.shape[1], y_arr.shape[1], critic_options, generator, resolved)
+    batch = min(requested_batch, split.x_train.shape[0])
+    eval_batch = min(requested_batch, split.x_hold.shape[0])
+    with tqdm(total=steps, disable=not progress, desc=f"{method} MI", leave=False) as bar:
+        trace = _train(
+            module, split, _METHODS[method], options, steps=steps, batch=batch, eval_batch=eval_batch,
+            lr=lr, patience=patience, eval_every=eval_every, generator=generator, bar=bar,
+        )
+    return _result(module, split, trace, method, options, batch, eval_batch, requested_batch, x_arr.shape[0], base, divisor)
+
+
+def _result(module, split, trace, method, options, batch, eval_batch, requested_batch, n, base, divisor) -> MIEstimate:
+    """Restore the best critic, evaluate it on every held-out batch, package the estimate."""
+    module.load_state_dict(trace.best_state)
+    values = _held_out_values(module, _METHODS[method].report(options), split.x_hold, split.y_hold, eval_batch)
+    value_nats = float(values.mean())
+    k = values.numel()
+    stderr_nats = float(values.std(correction=1)) / math.sqrt(k) if k >= 2 else math.nan
+    notes = _notes(trace, method, value_nats, batch, eval_batch, requested_batch, k)
+    if trace.diverged_at is not None:
+        warnings.warn(f"estimate_mi(method={method!r}): {notes[0]}", RuntimeWarning, stacklevel=3)
+    value, stderr = value_nats / divisor, stderr_nats / divisor
+    return MIEstimate(
+        value=value,
+        stderr=stderr,
+        ci_low=value - 1.96 * stderr,
+        ci_high=value + 1.96 * stderr,
+        method=method,
+        n=n,
+        base=float(base),
+        history=tuple(v / divisor for v in trace.history),
+        notes=tuple(notes),
+    )
+
+
+class VariationalEstimator:
+    """A variational MI estimator implementing :class:`estimators.interface.MIEstimator`.
+
+    Parameters
+    ----------
+    method : str, default "infonce"
+        Any method of :func:`estimate_mi`.
+    **options
+        Any other keyword of :func:`estimate_mi` (``steps``, ``batch_size``,
+        ``seed``, ...), applied to every call.
+
+    Notes
+    -----
+    :meth:`estimate` clips the value at 0 (mutual information is non-negative);
+    :meth:`estimate_with_info` returns the raw bound. With ``seed=None`` each
+    call trains a fresh, differently initialised critic.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=1000)
+    >>> est = VariationalEstimator("nwj", steps=100, seed=0)
+    >>> est.estimate(x, x + rng.normal(size=1000)) >= 0
+    True
+    """
+
+    _KEYWORDS = frozenset(inspect.signature(estimate_mi).parameters) - {"x", "y", "method"}
+
+    def __init__(self, method: str = "infonce", **options) -> None:
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
+        unknown = sorted(set(options) - self._KEYWORDS)
+        if unknown:
+            raise ValueError(f"options: unknown keyword(s) {unknown} for estimate_mi")
+        self.method = method
+        self.options = dict(options)
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        return f"VariationalEstimator({self.method!r}{extra})"
+
+    def estimate(self, x, y) -> float:
+        """``max(0, value)`` of :meth:`estimate_with_info`, in units of ``base``."""
+        return max(0.0, float(self.estimate_with_info(x, y).value))
+
+    def estimate_with_info(self, x, y) -> MIEstimate:
+        """The full :class:`~estimators.interface.MIEstimate` of :func:`estimate_mi`."""
+        return estimate_mi(x, y, method=self.method, **self.options)
