@@ -236,16 +236,22 @@ def gate_rate(probs, *, base: float = math.e) -> float:
 def _symbols(x, name: str) -> np.ndarray:
     """Integer samples as dense codes ``0..k-1``; a 2-D array's rows are joint symbols."""
     arr = np.asarray(x)
-    if arr.ndim == 2 and arr.shape[1] > 1:
-        columns = [as_labels(arr[:, j], name, min_n=2) for j in range(arr.shape[1])]
-        _, codes = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)
-    elif arr.ndim in (1, 2):
-        _, codes = np.unique(as_labels(arr, name, min_n=2), return_inverse=True)
-    else:
+    if arr.ndim not in (1, 2):
         raise ValueError(
             f"{name} must be 1-D (labels) or 2-D (rows are joint symbols), got shape {arr.shape}"
         )
-    return codes.reshape(-1).astype(np.int64)
+    if arr.ndim == 1 or arr.shape[1] == 1:
+        return _dense(as_labels(arr, name, min_n=2))
+    codes = np.zeros(arr.shape[0], dtype=np.int64)
+    for j in range(arr.shape[1]):  # mixed radix, re-densified so that codes stay below n
+        column = _dense(as_labels(arr[:, j], name, min_n=2))
+        codes = _dense(codes * (int(column.max()) + 1) + column)
+    return codes
+
+
+def _dense(labels: np.ndarray) -> np.ndarray:
+    """Relabel integers as ``0..k-1`` in sorted order."""
+    return np.unique(labels, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 def _xlogx(c):
@@ -416,12 +422,14 @@ def plugin_mi(
         method="plugin" if correction == "none" else f"plugin-{correction}",
         n=n,
         base=float(base),
-        notes=_plugin_notes(counts, confidence),
+        notes=_plugin_notes(counts, confidence, negative=value < 0),
     )
 
 
-def _plugin_notes(counts: _Counts, confidence: float) -> tuple[str, ...]:
+def _plugin_notes(counts: _Counts, confidence: float, *, negative: bool) -> tuple[str, ...]:
     notes = [f"stderr: jackknife; interval: normal, {confidence:.0%} coverage"]
+    if negative:
+        notes.append("the bias-corrected value is negative (I >= 0); it is not clipped")
     per_cell = counts.n / counts.n_xy.size
     if per_cell < 5:
         notes.append(

@@ -202,6 +202,15 @@ def test_plugin_accepts_whole_floats_and_column_vectors():
     assert plugin_mi(x.astype(float), y[:, None]).value == pytest.approx(ref, abs=TOL)
 
 
+def test_negative_corrected_value_is_kept_and_noted():
+    x = np.array([0, 1] * 10)
+    y = np.array([0, 0, 1, 1] * 5)  # independent in the sample: plug-in MI is 0
+    est = plugin_mi(x, y, correction="miller-madow")
+    assert est.value == pytest.approx(-1 / 40, abs=TOL)
+    assert any("negative" in note for note in est.notes)
+    assert not any("negative" in note for note in plugin_mi(x, y).notes)
+
+
 def test_sparse_table_is_noted():
     x = np.arange(20)
     est = plugin_mi(x, x % 7)
