@@ -1,0 +1,542 @@
+r"""k-nearest-neighbour estimators of mutual information and entropy.
+
+- :func:`ksg_mi` / :func:`ksg_mi_estimate`: the Kraskov-Stoegbauer-Grassberger
+  estimator 1 [1]_ of :math:`I(X;Y)` for continuous, possibly multivariate
+  ``x`` and ``y`` (max-norm, KD-trees, :math:`O(n \log n)`).
+- :func:`mixed_mi` / :func:`mixed_mi_estimate`: Ross's estimator [2]_ of
+  :math:`I(Z;T)` for continuous ``z`` and discrete labels ``t``.
+- :func:`kl_entropy`: the Kozachenko-Leonenko estimator [3]_ of the
+  differential entropy :math:`h(X)`.
+- :class:`KSGEstimator`, :class:`MixedEstimator`: the same estimators as
+  objects of the :class:`~estimators.interface.MIEstimator` protocol.
+
+All values are in nats unless ``base=`` says otherwise (``base=2``: bits).
+
+Ties. kNN estimators assume a continuous distribution: repeated values make
+neighbour distances zero and the digamma terms undefined. Following [1]_ and
+scikit-learn, every continuous column gets independent Gaussian noise of
+standard deviation ``jitter * mean(|column|)`` (after standardisation, when
+enabled), drawn from ``numpy.random.default_rng(seed)``; the default
+``jitter=1e-10`` breaks ties without moving any estimate measurably. With
+``jitter=0`` and more than ``k`` identical points the functions raise
+:class:`ValueError` instead of returning ``nan``.
+
+References
+----------
+.. [1] A. Kraskov, H. Stoegbauer, P. Grassberger, "Estimating mutual
+   information", Physical Review E 69, 066138, 2004.
+.. [2] B. C. Ross, "Mutual information between discrete and continuous data
+   sets", PLoS ONE 9(2), e87357, 2014.
+.. [3] L. F. Kozachenko, N. N. Leonenko, "Sample estimate of the entropy of a
+   random vector", Problems of Information Transmission 23(2), 95-101, 1987.
+
+Examples
+--------
+>>> from estimators.knn import ksg_mi
+>>> from estimators.testing import gaussian_with_mi
+>>> x, y = gaussian_with_mi(1.0).sample(5000, seed=0)
+>>> abs(ksg_mi(x, y, seed=0) - 1.0) < 0.05
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+from scipy.special import digamma, gammaln
+
+from estimators._validation import as_labels, as_samples, log_base, positive_float, positive_int, same_length
+from estimators.interface import MIEstimate
+
+__all__ = [
+    "ksg_mi",
+    "ksg_mi_estimate",
+    "mixed_mi",
+    "mixed_mi_estimate",
+    "kl_entropy",
+    "KSGEstimator",
+    "MixedEstimator",
+]
+
+#: Two-sided normal quantile of the 95% intervals.
+_Z95 = 1.959963984540054
+
+_STDERR_NOTE = (
+    "stderr = std(per-sample terms) / sqrt(n): ignores the dependence between the "
+    "terms and the estimator's bias; the interval is value +/- 1.96 stderr"
+)
+
+
+# ---------------------------------------------------------------------------
+# Public functions
+
+
+def ksg_mi(
+    x,
+    y,
+    *,
+    k: int = 3,
+    base: float = math.e,
+    seed: int | np.random.Generator | None = None,
+    standardize: bool = True,
+    jitter: float = 1e-10,
+    workers: int = 1,
+) -> float:
+    r"""Mutual information :math:`I(X;Y)` by the KSG estimator 1, clipped at 0.
+
+    With :math:`\varepsilon_i` the max-norm distance from
+    :math:`(x_i, y_i)` to its ``k``-th nearest neighbour in the joint space,
+    and :math:`n_x(i)`, :math:`n_y(i)` the numbers of other points strictly
+    closer than :math:`\varepsilon_i` to :math:`x_i` (resp. :math:`y_i`) in
+    the marginal spaces (max-norm),
+
+    .. math::
+        \hat I = \psi(k) + \psi(n)
+                 - \frac1n \sum_{i=1}^n \left[\psi(n_x(i) + 1) + \psi(n_y(i) + 1)\right].
+
+    The raw value can be slightly negative when :math:`I` is near 0; this
+    function returns ``max(0, raw)``. :func:`ksg_mi_estimate` returns the raw
+    value with a standard error.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,) or (n, d_x)
+        Samples of :math:`X` (continuous).
+    y : array_like, shape (n,) or (n, d_y)
+        Samples of :math:`Y` (continuous), paired with ``x``.
+    k : int
+        Number of neighbours (``n >= k + 1`` required). Small ``k`` lowers
+        the bias, large ``k`` the variance; 3 is the usual choice.
+    base : float
+        Logarithm base of the result (``e``: nats, ``2``: bits).
+    seed : int, numpy Generator or None
+        Seeds the tie-breaking jitter.
+    standardize : bool
+        Scale every column to unit variance first (as scikit-learn does). The
+        max-norm mixes coordinates, so this matters in several dimensions;
+        MI itself is invariant to it.
+    jitter : float
+        Relative standard deviation of the tie-breaking noise (see the module
+        notes); 0 disables it.
+    workers : int
+        Threads for the KD-tree queries (``-1``: all cores).
+
+    Returns
+    -------
+    float
+        :math:`\max(0, \hat I)` in units of ``base``.
+
+    Notes
+    -----
+    Cost :math:`O(n \log n)`: one ``k``-nearest-neighbour query in a KD-tree
+    of the joint samples, then, per marginal, one strict range count (by
+    binary search on the sorted values when the marginal is one-dimensional,
+    else a KD-tree range count).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=2000)
+    >>> ksg_mi(x, x + rng.normal(size=2000), seed=0) > 0.25  # true value ln(2)/2
+    True
+    """
+    est = ksg_mi_estimate(x, y, k=k, base=base, seed=seed, standardize=standardize, jitter=jitter, workers=workers)
+    return max(0.0, est.value)
+
+
+def ksg_mi_estimate(
+    x,
+    y,
+    *,
+    k: int = 3,
+    base: float = math.e,
+    seed: int | np.random.Generator | None = None,
+    standardize: bool = True,
+    jitter: float = 1e-10,
+    workers: int = 1,
+) -> MIEstimate:
+    r"""The KSG estimate of :math:`I(X;Y)` (unclipped) with a standard error.
+
+    Parameters are those of :func:`ksg_mi`.
+
+    Returns
+    -------
+    MIEstimate
+        ``value`` is the raw KSG mean :math:`\frac1n\sum_i a_i` of the
+        per-sample terms :math:`a_i = \psi(k) + \psi(n) - \psi(n_x(i)+1) -
+        \psi(n_y(i)+1)` (may be negative); ``stderr`` is
+        :math:`\operatorname{sd}(a)/\sqrt n` and the interval ``value +/- 1.96
+        stderr``. The terms are weakly dependent, so this is a heuristic
+        spread, not a calibrated interval for the true MI (it ignores the
+        bias, which dominates in high dimension).
+    """
+    k = positive_int(k, "k")
+    scale = log_base(base)
+    xs, ys = _paired_samples(x, y, k)
+    rng = np.random.default_rng(seed)
+    xs = _prepare(xs, "x", standardize, jitter, rng)
+    ys = _prepare(ys, "y", standardize, jitter, rng)
+    workers = _workers(workers)
+    terms = _ksg_terms(xs, ys, k, workers)
+    notes = [_STDERR_NOTE]
+    if terms.mean() < 0:
+        notes.append("raw estimate is negative (true MI near 0); ksg_mi clips it to 0")
+    return _summarise(terms / scale, f"ksg(k={k})", base, notes)
+
+
+def mixed_mi(
+    z,
+    t,
+    *,
+    k: int = 3,
+    base: float = math.e,
+    seed: int | np.random.Generator | None = None,
+    standardize: bool = True,
+    jitter: float = 1e-10,
+    workers: int = 1,
+) -> float:
+    r"""Mutual information :math:`I(Z;T)` of continuous ``z`` and discrete ``t``, clipped at 0.
+
+    Ross's estimator [2]_ (as in scikit-learn's ``mutual_info_classif``):
+    for sample :math:`i` with label :math:`t_i`, let :math:`N_{t_i}` be the
+    number of samples with that label, :math:`k_i = \min(k, N_{t_i} - 1)`,
+    :math:`d_i` the max-norm distance from :math:`z_i` to its
+    :math:`k_i`-th nearest neighbour *among samples with the same label*, and
+    :math:`m_i` the number of samples of any label strictly closer than
+    :math:`d_i` (counting :math:`z_i` itself). Then
+
+    .. math::
+        \hat I = \psi(n) + \frac1n\sum_i\left[\psi(k_i) - \psi(N_{t_i}) - \psi(m_i)\right].
+
+    Samples whose label occurs only once carry no neighbour information and
+    are dropped first (``n`` counts the rest), as in scikit-learn.
+
+    Parameters
+    ----------
+    z : array_like, shape (n,) or (n, d)
+        Continuous samples.
+    t : array_like of int, shape (n,)
+        Discrete labels (integers, or floats with integer values).
+    k, base, seed, standardize, jitter, workers
+        As in :func:`ksg_mi` (jitter and standardisation apply to ``z``).
+
+    Returns
+    -------
+    float
+        :math:`\max(0, \hat I)` in units of ``base``; see
+        :func:`mixed_mi_estimate` for the raw value and a standard error.
+    """
+    est = mixed_mi_estimate(z, t, k=k, base=base, seed=seed, standardize=standardize, jitter=jitter, workers=workers)
+    return max(0.0, est.value)
+
+
+def mixed_mi_estimate(
+    z,
+    t,
+    *,
+    k: int = 3,
+    base: float = math.e,
+    seed: int | np.random.Generator | None = None,
+    standardize: bool = True,
+    jitter: float = 1e-10,
+    workers: int = 1,
+) -> MIEstimate:
+    """Ross's estimate of :math:`I(Z;T)` (unclipped) with a standard error.
+
+    Parameters are those of :func:`mixed_mi`; the standard error is that of
+    :func:`ksg_mi_estimate`, from the per-sample terms.
+    """
+    k = positive_int(k, "k")
+    scale = log_base(base)
+    zs = as_samples(z, "z", min_n=2)
+    labels = as_labels(t, "t")
+    same_length("z", zs, "t", labels)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    keep = counts[inverse] > 1
+    if keep.sum() < 2:
+        raise ValueError("t must contain some label at least twice (samples with a unique label are dropped)")
+    dropped = int((~keep).sum())
+    zs, inverse = zs[keep], inverse[keep]
+    rng = np.random.default_rng(seed)
+    zs = _prepare(zs, "z", standardize, jitter, rng)
+    terms = _mixed_terms(zs, inverse, k, _workers(workers))
+    notes = [_STDERR_NOTE]
+    if dropped:
+        notes.append(f"{dropped} samples with a label seen only once were dropped")
+    if terms.mean() < 0:
+        notes.append("raw estimate is negative (true MI near 0); mixed_mi clips it to 0")
+    return _summarise(terms / scale, f"mixed-ross(k={k})", base, notes)
+
+
+def kl_entropy(
+    x,
+    *,
+    k: int = 3,
+    base: float = math.e,
+    seed: int | np.random.Generator | None = None,
+    metric: str = "euclidean",
+    jitter: float = 1e-10,
+    workers: int = 1,
+) -> float:
+    r"""Differential entropy :math:`h(X)` by the Kozachenko-Leonenko estimator.
+
+    With :math:`\rho_i` the distance from :math:`x_i` to its ``k``-th nearest
+    neighbour (in ``metric``) and :math:`V_d` the volume of the unit ball of
+    that metric in :math:`\mathbb R^d`,
+
+    .. math::
+        \hat h = \psi(n) - \psi(k) + \ln V_d + \frac dn \sum_{i=1}^n \ln \rho_i,
+        \qquad
+        V_d = \begin{cases} \pi^{d/2} / \Gamma(d/2 + 1) & \text{euclidean},\\
+                            2^d & \text{chebyshev (max-norm)}. \end{cases}
+
+    Both metrics estimate the same quantity; Euclidean (the default) has
+    slightly lower bias for smooth densities. Entropy is not scale
+    invariant, so nothing is standardised.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,) or (n, d)
+        Samples (continuous), ``n >= k + 1``.
+    k : int
+        Neighbour order.
+    base : float
+        Logarithm base of the result (``e``: nats).
+    seed : int, numpy Generator or None
+        Seeds the tie-breaking jitter.
+    metric : {"euclidean", "chebyshev"}
+        Distance used for the neighbours and the unit ball.
+    jitter, workers
+        As in :func:`ksg_mi`.
+
+    Returns
+    -------
+    float
+        :math:`\hat h` in units of ``base`` (can be negative: differential
+        entropy is).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).uniform(size=(4000, 2))
+    >>> abs(kl_entropy(x, seed=0)) < 0.05  # h(U[0,1]^2) = 0
+    True
+    """
+    k = positive_int(k, "k")
+    scale = log_base(base)
+    if metric not in ("euclidean", "chebyshev"):
+        raise ValueError(f"metric must be 'euclidean' or 'chebyshev', got {metric!r}")
+    xs = as_samples(x, "x", min_n=k + 1)
+    xs = _prepare(xs, "x", False, jitter, np.random.default_rng(seed))
+    p = 2.0 if metric == "euclidean" else np.inf
+    radius = _kth_neighbour_distance(xs, k, p, _workers(workers))
+    _require_positive(radius, "x", k)
+    n, d = xs.shape
+    log_volume = 0.5 * d * math.log(math.pi) - gammaln(0.5 * d + 1) if p == 2.0 else d * math.log(2.0)
+    value = digamma(n) - digamma(k) + log_volume + d * np.mean(np.log(radius))
+    return float(value) / scale
+
+
+# ---------------------------------------------------------------------------
+# Estimator objects (the MIEstimator protocol)
+
+
+@dataclass(frozen=True)
+class KSGEstimator:
+    """The KSG estimator as an :class:`~estimators.interface.MIEstimator`.
+
+    ``estimate`` is :func:`ksg_mi` (clipped at 0), ``estimate_with_info`` is
+    :func:`ksg_mi_estimate`; the fields are their keyword options.
+    """
+
+    k: int = 3
+    base: float = math.e
+    seed: int | None = None
+    standardize: bool = True
+    jitter: float = 1e-10
+    workers: int = 1
+
+    def _options(self) -> dict:
+        return dict(k=self.k, base=self.base, seed=self.seed, standardize=self.standardize,
+                    jitter=self.jitter, workers=self.workers)
+
+    def estimate(self, x, y) -> float:
+        """``ksg_mi(x, y, ...)`` in units of ``base``."""
+        return ksg_mi(x, y, **self._options())
+
+    def estimate_with_info(self, x, y) -> MIEstimate:
+        """``ksg_mi_estimate(x, y, ...)``."""
+        return ksg_mi_estimate(x, y, **self._options())
+
+
+@dataclass(frozen=True)
+class MixedEstimator:
+    """Ross's continuous-discrete estimator as an :class:`~estimators.interface.MIEstimator`.
+
+    ``x`` is continuous and ``y`` holds integer labels; ``estimate`` is
+    :func:`mixed_mi`, ``estimate_with_info`` is :func:`mixed_mi_estimate`.
+    """
+
+    k: int = 3
+    base: float = math.e
+    seed: int | None = None
+    standardize: bool = True
+    jitter: float = 1e-10
+    workers: int = 1
+
+    def _options(self) -> dict:
+        return dict(k=self.k, base=self.base, seed=self.seed, standardize=self.standardize,
+                    jitter=self.jitter, workers=self.workers)
+
+    def estimate(self, x, y) -> float:
+        """``mixed_mi(x, y, ...)`` in units of ``base``."""
+        return mixed_mi(x, y, **self._options())
+
+    def estimate_with_info(self, x, y) -> MIEstimate:
+        """``mixed_mi_estimate(x, y, ...)``."""
+        return mixed_mi_estimate(x, y, **self._options())
+
+
+# ---------------------------------------------------------------------------
+# The estimators' per-sample terms
+
+
+def _ksg_terms(x: np.ndarray, y: np.ndarray, k: int, workers: int) -> np.ndarray:
+    """Per-sample KSG-1 terms ``psi(k) + psi(n) - psi(n_x + 1) - psi(n_y + 1)``."""
+    n = x.shape[0]
+    radius = _kth_neighbour_distance(np.hstack([x, y]), k, np.inf, workers)
+    _require_positive(radius, "x and y", k)
+    nx = _count_strictly_within(x, radius, workers)
+    ny = _count_strictly_within(y, radius, workers)
+    return digamma(k) + digamma(n) - digamma(nx + 1) - digamma(ny + 1)
+
+
+def _mixed_terms(z: np.ndarray, labels: np.ndarray, k: int, workers: int) -> np.ndarray:
+    """Per-sample Ross terms ``psi(n) + psi(k_i) - psi(N_label) - psi(m_i)``."""
+    n = z.shape[0]
+    radius = np.empty(n)
+    k_used = np.empty(n)
+    label_count = np.empty(n)
+    for label in np.unique(labels):
+        mask = labels == label
+        count = int(mask.sum())
+        k_label = min(k, count - 1)
+        radius[mask] = _kth_neighbour_distance(z[mask], k_label, np.inf, workers)
+        k_used[mask] = k_label
+        label_count[mask] = count
+    _require_positive(radius, "z (within a label of t)", k)
+    m = _count_strictly_within(z, radius, workers) + 1  # m_i counts z_i itself
+    return digamma(n) + digamma(k_used) - digamma(label_count) - digamma(m)
+
+
+def _summarise(terms: np.ndarray, method: str, base: float, notes: list[str]) -> MIEstimate:
+    n = terms.shape[0]
+    value = float(terms.mean())
+    stderr = float(terms.std(ddof=1) / math.sqrt(n))
+    return MIEstimate(value=value, stderr=stderr, ci_low=value - _Z95 * stderr, ci_high=value + _Z95 * stderr,
+                      method=method, n=n, base=float(base), notes=tuple(notes))
+
+
+# ---------------------------------------------------------------------------
+# Neighbour searches
+
+
+def _kth_neighbour_distance(points: np.ndarray, k: int, p: float, workers: int) -> np.ndarray:
+    """Distance (Minkowski ``p``) from each point to its ``k``-th nearest other point."""
+    dist, _ = cKDTree(points).query(points, k=[k + 1], p=p, workers=workers)
+    return dist[:, 0]
+
+
+def _count_strictly_within(points: np.ndarray, radius: np.ndarray, workers: int) -> np.ndarray:
+    """For each point ``i``, the number of other points ``j`` with ``max|p_j - p_i| < radius[i]``."""
+    if points.shape[1] == 1:
+        return _count_sorted(points[:, 0], radius)
+    return _count_kdtree(points, radius, workers)
+
+
+def _count_kdtree(points: np.ndarray, radius: np.ndarray, workers: int) -> np.ndarray:
+    """Strict max-norm range counts by a KD-tree (its ball query is inclusive, hence ``nextafter``)."""
+    inner = np.nextafter(radius, 0.0)
+    counts = cKDTree(points).query_ball_point(points, inner, p=np.inf, return_length=True, workers=workers)
+    return np.asarray(counts, dtype=np.int64) - 1
+
+
+def _count_sorted(values: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Strict range counts on a line by binary search, exact in floating point.
+
+    The wanted set is ``{j : -r < fl(v_j - v_i) < r}``; ``fl(v_j - v_i)`` is
+    monotone in ``v_j``, so both ends are prefix counts of the sorted values.
+    ``searchsorted`` on ``v_i +/- r`` finds them up to rounding, and
+    :func:`_settle_prefix` moves each end onto the exact predicate, so the
+    counts equal those of the KD-tree and of a brute-force comparison.
+    """
+    s = np.sort(values)
+    below_upper = _settle_prefix(s, values, np.searchsorted(s, values + radius, side="left"),
+                                 lambda diff: diff < radius)
+    at_or_below_lower = _settle_prefix(s, values, np.searchsorted(s, values - radius, side="right"),
+                                       lambda diff: diff <= -radius)
+    return below_upper - at_or_below_lower - 1
+
+
+def _settle_prefix(s: np.ndarray, v: np.ndarray, guess: np.ndarray, holds) -> np.ndarray:
+    """The number of leading sorted values ``s_j`` with ``holds(s_j - v_i)``, starting from ``guess``.
+
+    ``holds`` is true on a prefix of ``s`` for every ``i``; each pass moves a
+    wrong end by one place. Rounding puts the guess within a few places (more
+    only for long runs of tied values, when the loop still ends).
+    """
+    n = s.shape[0]
+    idx = guess.astype(np.int64)
+    while True:
+        prev = np.clip(idx - 1, 0, n - 1)
+        here = np.clip(idx, 0, n - 1)
+        down = (idx > 0) & ~holds(s[prev] - v)
+        up = (idx < n) & holds(s[here] - v)
+        if not (down.any() or up.any()):
+            return idx
+        idx = idx - down + up
+
+
+# ---------------------------------------------------------------------------
+# Input handling
+
+
+def _paired_samples(x, y, k: int) -> tuple[np.ndarray, np.ndarray]:
+    xs = as_samples(x, "x", min_n=k + 1)
+    ys = as_samples(y, "y", min_n=k + 1)
+    same_length("x", xs, "y", ys)
+    return xs, ys
+
+
+def _prepare(values: np.ndarray, name: str, standardize: bool, jitter, rng: np.random.Generator) -> np.ndarray:
+    """Optionally scale columns to unit variance, then add the tie-breaking jitter."""
+    jitter = positive_float(jitter, "jitter", allow_zero=True)
+    out = np.array(values, dtype=np.float64)
+    if standardize:
+        std = out.std(axis=0)
+        if np.any(std == 0):
+            raise ValueError(f"{name} has a constant column; its mutual information with anything is 0")
+        out = (out - out.mean(axis=0)) / std
+    if jitter > 0:
+        size = np.mean(np.abs(out), axis=0)
+        size[size == 0] = 1.0
+        out += jitter * size * rng.standard_normal(out.shape)
+    return out
+
+
+def _require_positive(radius: np.ndarray, name: str, k: int) -> None:
+    if np.any(radius <= 0):
+        raise ValueError(
+            f"{name} contain more than k={k} identical samples (zero neighbour distance); "
+            "use jitter > 0 or remove the duplicates"
+        )
+
+
+def _workers(workers) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers == 0 or workers < -1:
+        raise ValueError(f"workers must be a positive integer or -1 (all cores), got {workers!r}")
+    return workers
