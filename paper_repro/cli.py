@@ -1,0 +1,61 @@
+"""``ratebound repro``: reproduce the papers' experiments and write their tables.
+
+``ratebound repro [dinl|expert-bank|aggregation|all] [--quick] [--out DIR] [--seeds N]``
+writes ``DIR/<paper>/table.md``, ``table.json`` and figures for each target.
+Heavy imports (torch, the trainer) happen inside :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+from pathlib import Path
+
+# target -> (module, output folder)
+TARGETS = {
+    "dinl": ("paper_repro.dinl", "dinl"),
+    "expert-bank": ("paper_repro.expert_bank", "expert_bank"),
+    "aggregation": ("paper_repro.aggregation", "aggregation"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", nargs="?", default="all", choices=[*TARGETS, "all"],
+                        help="which paper to reproduce (default: all)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small settings: fewer seeds, epochs and training sets (about 3 minutes for all)")
+    parser.add_argument("--out", default="repro_out", metavar="DIR",
+                        help="output directory (default: repro_out)")
+    parser.add_argument("--seeds", type=int, default=None, metavar="N",
+                        help="seeds per D-INL variant (default: 5, or 3 with --quick)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    # A smaller configuration for the test suite; it runs the same code as --quick.
+    parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
+
+
+def settings_for(module, args: argparse.Namespace):
+    """The module's settings for the command's flags (``--tiny`` implies ``--quick``)."""
+    if getattr(args, "tiny", False) and hasattr(module.Settings, "tiny"):
+        settings = module.Settings.tiny()
+    elif args.quick or getattr(args, "tiny", False):
+        settings = module.Settings.quick()
+    else:
+        settings = module.Settings.full()
+    if args.seeds is not None and hasattr(settings, "with_seeds"):
+        settings = settings.with_seeds(args.seeds)
+    return settings
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    out = Path(args.out)
+    targets = list(TARGETS) if args.target == "all" else [args.target]
+    for target in targets:
+        module_name, folder = TARGETS[target]
+        module = importlib.import_module(module_name)
+        start = time.perf_counter()
+        module.reproduce(out / folder, settings_for(module, args), progress=not args.no_progress)
+        print(f"{target}: {out / folder / 'table.md'} ({time.perf_counter() - start:.1f} s)")
+    return 0
