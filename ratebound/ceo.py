@@ -78,7 +78,8 @@ class CEOResult:
         exact.
     lmi_slack : float or None
         Smallest eigenvalue of :math:`\\Sigma_E^{-1} - D^{-1}` at the solution
-        (how far inside the distortion constraint the scheme lands); ``None``
+        (how far inside the distortion constraint the scheme lands; >= 0 up to
+        the solver's tolerance, about 1e-8); ``None``
         for the scalar closed forms.
     """
 
@@ -309,8 +310,14 @@ def _solve_vector(kx_inv, hs, sigmas, d_inv, linear):
         objective += 0.5 * cp.trace(linear @ m_of_b)
     problem = cp.Problem(cp.Minimize(objective), cons)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # solver chatter about accuracy; status is checked below
+        # cvxpy warns on inaccurate solutions; the status is reported in CEOResult instead
+        warnings.filterwarnings("ignore", message="Solution may be inaccurate")
         problem.solve(solver=cp.CLARABEL)
+    if problem.status in ("infeasible", "infeasible_inaccurate"):
+        raise ValueError(
+            "distortion_cov is not achievable: it lies below the error covariance of the "
+            f"lossless observations (solver status {problem.status})"
+        )
     if problem.status not in ("optimal", "optimal_inaccurate"):
         raise ValueError(f"the convex program did not solve: status {problem.status}")
     return [0.5 * (b.value + b.value.T) for b in bs], problem.status
@@ -386,7 +393,7 @@ def vector_gaussian_ceo_sum_rate(source_cov, gains, noise_covs, distortion_cov, 
         raise ValueError("distortion_cov is not achievable: the scheme needs an infinite rate")
     lmi = float(np.linalg.eigvalsh(m_of_b - d_inv).min())
     total = float(rates.sum())
-    return CEOResult(total, rates, None, status, max(total - lower, 0.0), lmi)
+    return CEOResult(total, rates, None, status, float(max(total - lower, 0.0)), lmi)
 
 
 # ---------------------------------------------------------------------- aggregation

@@ -227,6 +227,9 @@ def _xr_hypothesis(g: _Group):
     runs = g.having("hypothesis")
     if len(runs) < 2:
         return _missing(name, ["hypothesis"], "needs the selected bank index from at least 2 runs")
+    if any(r.supersample_id is not None for r in runs):
+        return _missing(name, ["hypothesis (runs on independent training sets)"],
+                        "runs of one supersample share data; their selections are not independent")
     sizes = {r.bank_size for r in runs} - {None}
     k = _common(sizes, "bank_size") if sizes else None
     est = selection_mi([r.hypothesis for r in runs], bank_size=k, n_boot=g.n_boot, seed=g.seed)
@@ -303,12 +306,13 @@ def _cmi(g: _Group):
     groups = _supersample_groups(g.having(*needs))
     if not groups:
         return _missing(name, needs, "needs at least 2 runs (masks) of one supersample, each with its hypothesis")
+    n = _common((r.n_train for rs in groups for r in rs), "n_train of supersample runs")
     k = {r.bank_size for rs in groups for r in rs} - {None}
-    cap = min(g.n * math.log(2), math.log(_common(k, "bank_size")) if k else math.inf)
+    cap = min(n * math.log(2), math.log(_common(k, "bank_size")) if k else math.inf)
     per = [min(_entropy_of_labels([r.hypothesis for r in rs]), cap) for rs in groups]
     cmi = float(np.mean(per))
-    value = (g.unit_range[1] - g.unit_range[0]) * cmi_bound(cmi, g.n)
-    terms = {"CMI": cmi, "n": g.n, "supersamples": len(groups), "runs": sum(map(len, groups))}
+    value = (g.unit_range[1] - g.unit_range[0]) * cmi_bound(cmi, n)
+    terms = {"CMI": cmi, "n": n, "supersamples": len(groups), "runs": sum(map(len, groups))}
     return BoundValue(name, "E[gap]", value, ESTIMATE, terms,
                       "loss in loss_range; CMI <= H(W|Z~) by Miller-Madow plug-in per supersample")
 
@@ -322,18 +326,16 @@ def _fcmi(g: _Group):
     if not groups:
         return _missing(name, needs, "needs at least 2 runs (masks) of one supersample with pair losses")
     width = g.unit_range[1] - g.unit_range[0]
-    per_pair = np.zeros(g.n)
+    n = _common((r.n_train for rs in groups for r in rs), "n_train of supersample runs")
+    per_pair = np.zeros(n)
     for rs in groups:
-        lengths = _common((len(r.mask) for r in rs), "mask length")
-        if lengths != g.n:
-            raise ValueError("supersample runs must share n_train")
         u = np.array([r.mask for r in rs])
         pairs = np.array([r.pair_losses for r in rs]) / width
         diff = pairs[:, :, 1] - pairs[:, :, 0]
-        per_pair += [_plugin_mi(_discretise(diff[:, i], len(rs)), u[:, i]) for i in range(g.n)]
+        per_pair += [_plugin_mi(_discretise(diff[:, i], len(rs)), u[:, i]) for i in range(n)]
     per_pair /= len(groups)
     value = width * fcmi_bound(per_pair)
-    terms = {"mean I(Delta_i;U_i|Z~)": float(per_pair.mean()), "n": g.n,
+    terms = {"mean I(Delta_i;U_i|Z~)": float(per_pair.mean()), "n": n,
              "supersamples": len(groups), "runs": sum(map(len, groups))}
     return BoundValue(name, "E[gap]", value, ESTIMATE, terms,
                       "loss in loss_range; plug-in I(Delta_i;U_i) within each supersample (biased up)")
@@ -384,8 +386,6 @@ def _selection_information(g: _Group):
 
 
 def _rdg(g: _Group):
-    from estimators.blahut_arimoto import distortion_rate
-
     name = "rate-distortion-generalisation (D-INL)"
     needs = ("gate_rate", "context_pmf", "gate_distortion", "train_loss")
     runs = g.having(*needs)
@@ -394,6 +394,8 @@ def _rdg(g: _Group):
         lacking = [*needs] if not runs else []
         lacking += [] if mi is not None else ["posterior | hypothesis | mi_sw"]
         return _missing(name, lacking, "needs D(R_g) inputs, the training loss and an I(S;W) source")
+    from estimators.blahut_arimoto import distortion_rate
+
     d = np.array([distortion_rate(r.context_pmf, r.gate_distortion, r.gate_rate).distortion for r in runs])
     raw = np.array([r.train_loss for r in runs]) - d
     bound = rdg_bound(distortion_rate=float(d.mean()), slack=float(np.maximum(raw, 0.0).mean()),

@@ -1,0 +1,171 @@
+"""Generalisation bounds: closed forms, validation, and the inequalities between them."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from ratebound.generalization import (
+    cmi_bound,
+    fcmi_bound,
+    individual_sample,
+    kl_bernoulli,
+    kl_bound,
+    kl_inverse,
+    occam_bound,
+    union_bound,
+    xu_raginsky,
+)
+
+infos = st.floats(min_value=0.0, max_value=50.0, allow_nan=False)
+sizes = st.integers(min_value=1, max_value=10_000)
+sigmas = st.floats(min_value=1e-3, max_value=10.0)
+probs = st.floats(min_value=0.0, max_value=1.0)
+
+
+# ------------------------------------------------------------------ closed forms
+
+
+def test_xu_raginsky_closed_form():
+    assert xu_raginsky(0.5, 100) == pytest.approx(math.sqrt(2 * 0.25 * 0.5 / 100), rel=1e-15)
+    assert xu_raginsky(2.0, 8, sigma=2.0) == pytest.approx(math.sqrt(2 * 4 * 2 / 8))
+    assert xu_raginsky(0.0, 3) == 0.0
+
+
+def test_union_is_xu_raginsky_at_log_bank_size():
+    assert union_bound(16, 40, sigma=0.7) == pytest.approx(xu_raginsky(math.log(16), 40, sigma=0.7), rel=1e-15)
+    assert union_bound(1, 5) == 0.0
+
+
+def test_individual_sample_closed_form():
+    mis = np.array([0.0, 0.02, 0.08])
+    expected = (0 + math.sqrt(2 * 0.25 * 0.02) + math.sqrt(2 * 0.25 * 0.08)) / 3
+    assert individual_sample(mis) == pytest.approx(expected, rel=1e-14)
+
+
+def test_cmi_and_fcmi_closed_forms():
+    assert cmi_bound(0.5, 100) == pytest.approx(0.1, rel=1e-14)
+    assert fcmi_bound([0.005, 0.02]) == pytest.approx((0.1 + 0.2) / 2, rel=1e-14)
+    # the trivial CMI n ln 2 gives sqrt(2 ln 2) > 1: never informative, but valid
+    assert cmi_bound(10 * math.log(2), 10) == pytest.approx(math.sqrt(2 * math.log(2)))
+
+
+def test_kl_inverse_at_zero_is_one_minus_exp():
+    for c in (0.0, 1e-9, 0.3, 1.0, 5.0, 40.0):
+        assert kl_inverse(0.0, c) == -math.expm1(-c)
+
+
+def test_kl_inverse_edges():
+    assert kl_inverse(0.3, 0.0) == 0.3
+    assert kl_inverse(1.0, 2.0) == 1.0
+    assert kl_inverse(0.5, 1e6) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_kl_bound_is_kl_inverse_of_maurer_budget():
+    n, delta, comp, q = 200, 0.05, 1.3, 0.1
+    budget = (comp + math.log(2 * math.sqrt(n) / delta)) / n
+    assert kl_bound(q, comp, n, delta=delta) == kl_inverse(q, budget)
+
+
+def test_occam_bound_budget_and_zero_error_closed_form():
+    n, k, delta = 100, 50, 0.01
+    eps = (math.log(k) + math.log(1 / delta)) / n
+    assert occam_bound(0.0, k, n, delta=delta) == pytest.approx(-math.expm1(-eps), rel=1e-15)
+    assert occam_bound(0.2, k, n, delta=delta) == kl_inverse(0.2, eps)
+
+
+# -------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: xu_raginsky(-0.1, 10), "mi"),
+        (lambda: xu_raginsky(float("nan"), 10), "mi"),
+        (lambda: xu_raginsky(0.1, 0), "n"),
+        (lambda: xu_raginsky(0.1, 2.5), "n"),
+        (lambda: xu_raginsky(0.1, 10, sigma=0.0), "sigma"),
+        (lambda: union_bound(0, 10), "n_hypotheses"),
+        (lambda: individual_sample([0.1, -1.0]), "mis"),
+        (lambda: individual_sample([]), "mis"),
+        (lambda: cmi_bound(-1, 3), "cmi"),
+        (lambda: fcmi_bound([[0.1]]), "per_sample_cmi"),
+        (lambda: kl_inverse(1.5, 0.1), "q"),
+        (lambda: kl_inverse(0.5, -0.1), "c"),
+        (lambda: kl_bound(0.1, 1.0, 10, delta=1.0), "delta"),
+        (lambda: kl_bound(0.1, 1.0, 10, delta=0.0), "delta"),
+        (lambda: occam_bound(0.1, 3, 10, delta=-0.5), "delta"),
+        (lambda: occam_bound(0.1, True, 10), "n_hypotheses"),
+    ],
+)
+def test_bad_input_names_the_argument(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+# -------------------------------------------------------------------- properties
+
+
+@given(st.lists(infos, min_size=1, max_size=30), sigmas)
+def test_individual_sample_at_most_xu_raginsky(mis, sigma):
+    # for i.i.d. samples sum_i I(W;Z_i) <= I(S;W); at equality Jensen gives the ordering
+    n = len(mis)
+    total = float(np.sum(mis))
+    assert individual_sample(mis, sigma=sigma) <= xu_raginsky(total, n, sigma=sigma) * (1 + 1e-12) + 1e-300
+
+
+@given(st.integers(min_value=1, max_value=10**6), sizes, sigmas, st.floats(0.0, 1.0))
+def test_xu_raginsky_at_most_union_when_mi_below_log_bank(k, n, sigma, frac):
+    mi = frac * math.log(k)
+    assert xu_raginsky(mi, n, sigma=sigma) <= union_bound(k, n, sigma=sigma) * (1 + 1e-12)
+
+
+@given(probs, st.floats(min_value=0.0, max_value=20.0))
+def test_kl_inverse_is_inverse_of_kl(q, c):
+    p = kl_inverse(q, c)
+    assert q <= p <= 1.0
+    assert kl_bernoulli(q, p) <= c * (1 + 1e-9) + 1e-12
+    if p < 1.0 and c > 0:
+        # p is the supremum: a little further exceeds the budget
+        assert kl_bernoulli(q, min(1.0, p + 1e-6 * (1 - p) + 1e-12)) > c
+
+
+@given(probs, st.floats(0.0, 10.0), st.floats(0.0, 10.0))
+def test_kl_inverse_monotone_in_budget(q, c1, c2):
+    lo, hi = sorted((c1, c2))
+    assert kl_inverse(q, lo) <= kl_inverse(q, hi)
+
+
+@given(probs, probs, st.floats(0.0, 10.0))
+def test_kl_inverse_monotone_in_q(q1, q2, c):
+    lo, hi = sorted((q1, q2))
+    assert kl_inverse(lo, c) <= kl_inverse(hi, c) + 1e-12
+
+
+@given(probs, st.floats(1e-3, 1.0), st.floats(0.0, 5.0))
+def test_kl_inverse_bisection_matches_brute_force(q, width, c):
+    p = kl_inverse(q, c)
+    grid = np.linspace(q, 1.0, 2001)
+    ok = [x for x in grid if kl_bernoulli(q, float(x)) <= c]
+    assert p >= max(ok) - 1e-12
+    step = (1.0 - q) / 2000
+    assert p <= max(ok) + step + 1e-12
+
+
+@given(probs, st.floats(0.0, 20.0), st.integers(1, 5000), st.floats(0.001, 0.5))
+def test_kl_bound_above_train_risk_and_pinsker(q, comp, n, delta):
+    bound = kl_bound(q, comp, n, delta=delta)
+    budget = (comp + math.log(2 * math.sqrt(n) / delta)) / n
+    assert q <= bound <= 1.0
+    # Pinsker: kl(q||p) >= 2 (p - q)^2, so the bound is within sqrt(budget / 2) of q
+    assert bound <= q + math.sqrt(budget / 2) + 1e-9
+
+
+@given(probs, st.integers(1, 1000), st.integers(1, 5000))
+def test_occam_monotone_in_bank_and_delta(q, k, n):
+    assert occam_bound(q, k, n) <= occam_bound(q, k + 1, n)
+    assert occam_bound(q, k, n, delta=0.1) <= occam_bound(q, k, n, delta=0.01)
+    assume(q < 0.99)
+    assert occam_bound(q, k, n) > q

@@ -1,0 +1,128 @@
+"""The bound report: grouping, every bound its fields allow, end-to-end on synthetic bank runs."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from ratebound.cli import main
+from ratebound.generalization import union_bound, xu_raginsky
+from ratebound.report import bound_report, group_runs
+from ratebound.runs import RunRecord, load_runs
+
+
+def _by_name(report):
+    return {b.name: b for b in report.bounds}, {m.name: m for m in report.missing}
+
+
+def test_minimal_record_lists_every_bound_as_missing():
+    (rep,) = bound_report([RunRecord(run_id="a", n_train=10)])
+    assert rep.bounds == ()
+    assert rep.sigma == 0.5 and "default" in rep.sigma_source
+    names = {m.name for m in rep.missing}
+    assert {"union (finite bank)", "xu-raginsky (posterior)", "cmi (Steinke-Zakynthinou)",
+            "rate-distortion-generalisation (D-INL)", "occam (finite bank)"} <= names
+    assert all(m.needs for m in rep.missing)
+
+
+def test_groups_by_config_and_sigma_from_loss_range():
+    runs = [RunRecord(run_id="a", n_train=10, config={"x": 1}, loss_range=(0.0, 4.0), bank_size=3),
+            RunRecord(run_id="b", n_train=20, config={"x": 1}, loss_range=(0.0, 4.0), bank_size=3),
+            RunRecord(run_id="c", n_train=5, config={"x": 2}, bank_size=3)]
+    assert [len(v) for v in group_runs(runs).values()] == [2, 1]
+    first, second = bound_report(runs, sigma=1.0)
+    assert first.sigma == 2.0 and first.n_train == 10
+    assert second.sigma == 1.0 and second.sigma_source == "given"
+    bounds, _ = _by_name(first)
+    assert bounds["union (finite bank)"].value == pytest.approx(union_bound(3, 10, sigma=2.0))
+    # a given sigma without a loss range: the [0,1]-loss bounds ask for the range
+    _, missing = _by_name(second)
+    assert "loss_range" in missing["occam (finite bank)"].needs
+
+
+def test_inconsistent_bank_size_is_an_error():
+    runs = [RunRecord(run_id="a", n_train=10, bank_size=3), RunRecord(run_id="b", n_train=10, bank_size=4)]
+    with pytest.raises(ValueError, match="bank_size"):
+        bound_report(runs)
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="delta"):
+        bound_report([RunRecord(run_id="a", n_train=1)], delta=1.0)
+    with pytest.raises(ValueError, match="sigma"):
+        bound_report([RunRecord(run_id="a", n_train=1)], sigma=-2.0)
+    with pytest.raises(ValueError, match="records"):
+        bound_report([])
+
+
+def test_posterior_bound_uses_bank_mi_closed_form():
+    # two training sets, each selecting a different hypothesis with certainty: I(S;W) = ln 2
+    runs = [RunRecord(run_id=str(i), n_train=50, posterior=(1.0, 0.0) if i % 2 else (0.0, 1.0), bank_size=2)
+            for i in range(10)]
+    (rep,) = bound_report(runs)
+    bounds, _ = _by_name(rep)
+    xr = bounds["xu-raginsky (posterior)"]
+    assert xr.terms["I(S;W)"] == pytest.approx(math.log(2))
+    assert xr.value == pytest.approx(xu_raginsky(math.log(2), 50))
+    assert xr.kind == "estimate" and bounds["union (finite bank)"].kind == "certificate"
+
+
+@pytest.mark.parametrize("alpha", [float("inf"), 2.0])
+def test_end_to_end_xu_raginsky_bounds_measured_gap(make_bank_runs, write_jsonl, capsys, alpha):
+    """Finite-bank selection on independent training sets: logged, reported, bound >= measured gap."""
+    records = make_bank_runs(runs=150, n=40, bank_size=9, alpha=alpha, seed=7)
+    path = write_jsonl(records)
+    assert main(["bound", str(path), "--json"]) == 0
+    (group,) = json.loads(capsys.readouterr().out)
+    gap = group["measured"]["gap"]
+    bounds = {b["name"]: b for b in group["bounds"]}
+    assert gap > 0  # selection on the training set does overfit here
+    for name in ("xu-raginsky (posterior)", "xu-raginsky (selected hypotheses)", "union (finite bank)"):
+        assert bounds[name]["value"] >= gap, name
+    # the high-probability risk bounds hold per run at least 1 - delta of the time
+    per_run_ok = np.mean([
+        r["test_loss"] <= _occam(r) for r in records
+    ])
+    assert per_run_ok >= 0.95
+    assert bounds["occam (finite bank)"]["value"] >= group["measured"]["test_loss"]
+    assert bounds["xu-raginsky (posterior)"]["value"] <= bounds["union (finite bank)"]["value"]
+
+
+def _occam(record):
+    from ratebound.generalization import occam_bound
+
+    return occam_bound(record["train_loss"], record["bank_size"], record["n_train"])
+
+
+def test_supersample_bounds_cover_the_supersample_gap(make_supersample_runs):
+    from ratebound.runs import parse_record
+
+    records = [parse_record(r)[0] for r in make_supersample_runs(supersamples=3, masks=24, n=20, bank_size=7, seed=5)]
+    (rep,) = bound_report(records)
+    bounds, missing = _by_name(rep)
+    gap = rep.measured["supersample_gap"]
+    assert bounds["cmi (Steinke-Zakynthinou)"].value >= gap
+    assert bounds["loss-difference cmi (per pair)"].value >= gap
+    # runs of one supersample are not independent training sets
+    assert "xu-raginsky (selected hypotheses)" in missing
+
+
+def test_text_table_and_missing_list(make_bank_runs, write_jsonl, capsys):
+    path = write_jsonl(make_bank_runs(runs=20, n=30, bank_size=5, alpha=float("inf"), seed=1)
+                       + make_bank_runs(runs=20, n=30, bank_size=5, alpha=1.0, seed=2))
+    assert main(["bound", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "group 1 of 2" in out and "group 2 of 2" in out
+    assert "not computable:" in out and "needs gate_rate" in out
+    assert "certificate" in out and "estimate" in out
+
+
+def test_load_then_report_on_logs_written_by_append(tmp_path, make_bank_runs):
+    from ratebound.runs import append_run
+
+    path = tmp_path / "log.jsonl"
+    for rec in make_bank_runs(runs=5, n=10, bank_size=3, alpha=1.0, seed=0):
+        append_run(path, rec)
+    (rep,) = bound_report(load_runs(path))
+    assert len(rep.run_ids) == 5
