@@ -69,6 +69,8 @@ def plot_bound_terms(terms: Mapping, measured: Mapping, *, ax=None):
     Returns
     -------
     matplotlib.figure.Figure
+        The vertical axis is the 0-1 risk, ``[0, 1]``; a total above 1 (a
+        vacuous bound) is cut at the top and its value written above the bar.
     """
     terms = _nonempty_mapping(terms, "terms")
     labels = list(terms)
@@ -90,7 +92,15 @@ def plot_bound_terms(terms: Mapping, measured: Mapping, *, ax=None):
     ax.set_xlabel("model (run group)")
     ax.set_ylabel("expected 0-1 risk")
     ax.set_title("Rate-distortion-generalisation bound against measured risk")
-    ax.set_ylim(0, max(1.0, float(bottom.max()) * 1.1))
+    top = float(bottom.max())
+    if top > 1.0:  # a 0-1 risk above 1 is vacuous: keep the measured risk readable, print the totals
+        ax.set_ylim(0, 1.15)
+        for xi, total in zip(x, bottom):
+            if total > 1.0:
+                ax.annotate(f"total {total:.3g}\n(vacuous, off scale)", (xi, 1.0), ha="center", va="bottom",
+                            fontsize=8)
+    else:
+        ax.set_ylim(0, 1.0)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     return fig

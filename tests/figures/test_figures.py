@@ -212,3 +212,10 @@ def test_save_figure_writes_png_and_pdf_atomically(tmp_path):
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["rd.pdf", "rd.png"]
     with pytest.raises(ValueError, match="Figure"):
         figures.save_figure("not a figure", tmp_path / "x")
+
+
+def test_bound_terms_vacuous_total_is_written_not_drawn_off_scale():
+    fig = figures.plot_bound_terms({"tree": _Bound(0.1, 0.0, 5.0)}, {"tree": 0.2})
+    ax = fig.axes[0]
+    assert ax.get_ylim() == pytest.approx((0.0, 1.15))
+    assert any("5.1" in t.get_text() and "vacuous" in t.get_text() for t in ax.texts)
