@@ -17,6 +17,34 @@ _EXPORTS = {
     "shortest_path_tree": "topology",
     "dense_routing": "topology",
     "routing_order": "topology",
+    # data
+    "Views": "data",
+    "synthetic_views": "data",
+    "digits_views": "data",
+    "fashion_mnist_views": "data",
+    "make_views": "data",
+    # model
+    "INLNetwork": "model",
+    "NodeModule": "model",
+    "NodeOutput": "model",
+    "batch_gate_rate": "model",
+    "node_objective": "model",
+    "node_generators": "model",
+    # accounting
+    "Exchange": "accounting",
+    "ExchangeCounter": "accounting",
+    "closed_form_exchange": "accounting",
+    # training
+    "INLConfig": "train",
+    "INLRun": "train",
+    "train": "train",
+    "evaluate": "train",
+    "build_routing": "train",
+    "build_network": "train",
+    "batch_order": "train",
+    # run logs
+    "append_record": "runlog",
+    "read_records": "runlog",
 }
 
 __all__ = sorted(_EXPORTS)

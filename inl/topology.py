@@ -66,6 +66,22 @@ def _geometric_edges(pos: np.ndarray, radius: float) -> list[tuple[int, int]]:
     return list(zip(rows.tolist(), cols.tolist()))
 
 
+def _pair_probability(r: float) -> float:
+    """P(|X - Y| <= r) for X, Y uniform in the unit square, ``0 <= r <= 1``."""
+    return math.pi * r * r - 8.0 / 3.0 * r**3 + 0.5 * r**4
+
+
+def _radius_for_degree(p: float) -> float:
+    """The radius at which two uniform points are joined with probability ``p`` (bisection)."""
+    if p >= _pair_probability(1.0):
+        return math.sqrt(2.0)
+    low, high = 0.0, 1.0
+    for _ in range(60):
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if _pair_probability(mid) < p else (low, mid)
+    return high
+
+
 def random_network(
     n_nodes: int,
     *,
@@ -76,12 +92,13 @@ def random_network(
     """A connected random geometric graph with random link capacities.
 
     ``n_nodes`` points are drawn uniformly in the unit square and joined when
-    closer than the radius ``r`` whose expected degree (ignoring the border) is
-    ``avg_degree``:
+    closer than the radius ``r`` whose expected degree, border effects included,
+    is ``avg_degree``:
 
     .. math::
 
-        (n - 1)\\, \\pi r^2 = \\bar d .
+        (n - 1) \\Big(\\pi r^2 - \\tfrac83 r^3 + \\tfrac12 r^4\\Big) = \\bar d
+        \\qquad (r \\le 1;\\ r = \\sqrt 2 \\text{ when } \\bar d \\ge 0.975 (n - 1)).
 
     Disconnected draws are rejected; up to :data:`MAX_DRAWS` draws from the one
     generator seeded by ``seed`` are tried, so the result is a function of
@@ -120,7 +137,7 @@ def random_network(
     n_nodes = positive_int(n_nodes, "n_nodes", minimum=2)
     avg_degree = positive_float(avg_degree, "avg_degree")
     low, high = _capacity_range(capacity_range)
-    radius = math.sqrt(avg_degree / (math.pi * (n_nodes - 1)))
+    radius = _radius_for_degree(avg_degree / (n_nodes - 1))
     rng = np.random.default_rng(seed)
     for _ in range(MAX_DRAWS):
         pos = rng.random((n_nodes, 2))

@@ -1,0 +1,513 @@
+"""Training one INL configuration, with exchange accounting and a run-log record.
+
+:func:`train` builds the network (:func:`inl.topology.random_network`), its
+routing (every edge for ``mode="dense"``, the capacity-aware shortest-path tree
+for ``mode="tree"``), the dataset (one view per non-root node) and the per-node
+model, then minimises
+
+.. math::
+
+    \\mathcal L = \\mathrm{CE}(y, \\hat y)
+    + \\beta_{\\text{latent}} \\sum_{v \\ne r} \\mathrm{KL}\\big(q(z_v|x_v) \\,\\|\\, \\mathcal N(0, I)\\big)
+    + \\beta_{\\text{gate}} \\sum_{v \\text{ gated}} \\hat I(U_v; T_v)
+
+with Adam. Every message entering an edge is counted forward and its error
+backward (:mod:`inl.accounting`). The result is an :class:`INLRun` whose
+``record`` is the run-log line of schema version 1.
+
+Reproducibility: everything random derives from ``config.seed`` (per-node
+initialisation and noise generators, the data order of each epoch, the
+k-means of the contexts) and from ``config.graph_seed`` (the network); global
+random state is never touched. With ``deterministic=True`` and a fixed
+``threads`` the record is bit-identical across runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from estimators._validation import positive_float, positive_int
+from inl.accounting import Exchange, ExchangeCounter
+from inl.data import DATASETS, Views, make_views
+from inl.model import INLNetwork, batch_gate_rate, node_generators, node_objective
+from inl.seeding import derive_seed
+from inl.topology import dense_routing, random_network, shortest_path_tree, validate_network
+
+__all__ = [
+    "INLConfig",
+    "INLRun",
+    "Evaluation",
+    "train",
+    "evaluate",
+    "build_routing",
+    "build_network",
+    "batch_order",
+    "torch_settings",
+]
+
+SCHEMA_VERSION = 1
+MODES = ("dense", "tree")
+
+
+@dataclass(frozen=True)
+class INLConfig:
+    """One INL experiment. Every field is JSON-able; ``to_dict``/``from_dict`` round-trip.
+
+    Attributes
+    ----------
+    n_nodes : int
+        Graph nodes, the fusion node (``root``) included; ``n_nodes - 1`` views.
+    avg_degree : float
+        Target mean degree of the random geometric graph.
+    capacity_range : (float, float)
+        Link capacities in bits/s.
+    graph_seed : int
+        Seed of the random network.
+    root : int
+        The fusion node.
+    dataset : str
+        ``"synthetic"``, ``"digits"`` or ``"fashion-mnist"``.
+    dataset_params : dict
+        Keyword options of the dataset builder (:mod:`inl.data`).
+    data_seed : int or None
+        Seed of the dataset draw and split; ``None`` uses ``seed``.
+    latent_width, hidden_width : int
+        Message width ``L`` and MLP width.
+    gate_choices : int
+        ``K``, the number of aggregation maps per gate.
+    tau : float
+        Gumbel-softmax temperature.
+    beta_latent, beta_gate : float
+        Weights of the latent rate (KL) and the gate rate ``I(U;T)``; 0 means
+        unregularised.
+    epochs, batch_size : int
+    lr : float
+        Adam's learning rate.
+    mode : str
+        ``"dense"`` (every edge) or ``"tree"`` (shortest-path tree).
+    seed : int
+        Seed of initialisation, noise, data order and contexts.
+    n_contexts : int
+        Clusters of the root gate's inputs used as contexts for ``D(R_g)``.
+    threads : int or None
+        torch intra-op threads during training (restored afterwards); ``None``
+        leaves the setting alone.
+    deterministic : bool
+        Run under ``torch.use_deterministic_algorithms(True)`` (restored afterwards).
+    """
+
+    n_nodes: int = 12
+    avg_degree: float = 4.0
+    capacity_range: tuple[float, float] = (1e6, 1e7)
+    graph_seed: int = 0
+    root: int = 0
+    dataset: str = "synthetic"
+    dataset_params: dict = field(default_factory=dict)
+    data_seed: int | None = None
+    latent_width: int = 8
+    hidden_width: int = 32
+    gate_choices: int = 4
+    tau: float = 1.0
+    beta_latent: float = 0.0
+    beta_gate: float = 0.0
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 5e-3
+    mode: str = "dense"
+    seed: int = 0
+    n_contexts: int = 6
+    threads: int | None = None
+    deterministic: bool = True
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        for name in ("n_nodes",):
+            set_(name, positive_int(getattr(self, name), name, minimum=2))
+        for name in ("latent_width", "hidden_width", "epochs", "batch_size", "n_contexts"):
+            set_(name, positive_int(getattr(self, name), name))
+        set_("gate_choices", positive_int(self.gate_choices, "gate_choices", minimum=2))
+        for name in ("graph_seed", "root", "seed"):
+            set_(name, positive_int(getattr(self, name), name, minimum=0))
+        if self.data_seed is not None:
+            set_("data_seed", positive_int(self.data_seed, "data_seed", minimum=0))
+        if self.threads is not None:
+            set_("threads", positive_int(self.threads, "threads"))
+        for name in ("avg_degree", "tau", "lr"):
+            set_(name, positive_float(getattr(self, name), name))
+        for name in ("beta_latent", "beta_gate"):
+            set_(name, positive_float(getattr(self, name), name, allow_zero=True))
+        low, high = (positive_float(c, "capacity_range") for c in self.capacity_range)
+        if low > high:
+            raise ValueError(f"capacity_range must be (low, high) with low <= high, got {self.capacity_range}")
+        set_("capacity_range", (low, high))
+        if self.root >= self.n_nodes:
+            raise ValueError(f"root must be a node in 0..{self.n_nodes - 1}, got {self.root}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if not isinstance(self.dataset_params, dict):
+            raise ValueError(f"dataset_params must be a dict, got {type(self.dataset_params).__name__}")
+        set_("dataset_params", {k: _jsonable(v) for k, v in sorted(self.dataset_params.items())})
+        if not isinstance(self.deterministic, bool):
+            raise ValueError(f"deterministic must be a bool, got {self.deterministic!r}")
+
+    @property
+    def payload_bits(self) -> float:
+        """Bits of one message: ``32 * latent_width`` (float32)."""
+        return 32.0 * self.latent_width
+
+    def to_dict(self) -> dict:
+        """A JSON-able dict of every field."""
+        out = dataclasses.asdict(self)
+        out["capacity_range"] = list(self.capacity_range)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> INLConfig:
+        """The config from a dict (e.g. a TOML table); unknown keys raise ``ValueError``."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; known keys are {sorted(known)}")
+        values = dict(values)
+        if "capacity_range" in values:
+            values["capacity_range"] = tuple(values["capacity_range"])
+        return cls(**values)
+
+    def replace(self, **changes) -> INLConfig:
+        """A copy with ``changes`` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON of :meth:`to_dict`."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _jsonable(value):
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ValueError(f"dataset_params values must be JSON-able scalars or lists, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A network evaluated (gates hard, latents at their means) on one dataset split.
+
+    Attributes
+    ----------
+    accuracy, error, cross_entropy : float
+        Mean accuracy, 0-1 error (``1 - accuracy``) and cross-entropy (nats).
+    latent_rate : float
+        Mean KL summed over the non-root nodes, nats per sample.
+    correct : numpy.ndarray
+        Boolean, per sample.
+    gate_probs : dict
+        ``node -> (n, K)`` gate probabilities.
+    root_input : numpy.ndarray
+        The root gate's input, ``(n, L * children)``.
+    """
+
+    accuracy: float
+    error: float
+    cross_entropy: float
+    latent_rate: float
+    correct: np.ndarray
+    gate_probs: dict
+    root_input: np.ndarray
+
+
+@dataclass(frozen=True)
+class INLRun:
+    """A finished training run.
+
+    Attributes
+    ----------
+    config : INLConfig
+    record : dict
+        The run-log line (schema version 1), JSON-able.
+    model : INLNetwork
+        The trained network (evaluation mode).
+    graph : networkx.Graph
+        The communication network.
+    routing : networkx.DiGraph
+        Child -> parent edges used (tree or dense).
+    history : tuple of dict
+        Per epoch: ``epoch``, ``objective``, ``ce``, ``kl``, ``gate_rate``
+        (training-batch means), ``test_acc``, ``seconds``.
+    exchange : Exchange
+        Training exchange counts.
+    seconds : float
+        Wall time of the training loop.
+    """
+
+    config: INLConfig
+    record: dict
+    model: INLNetwork
+    graph: nx.Graph
+    routing: nx.DiGraph
+    history: tuple
+    exchange: Exchange
+    seconds: float
+
+    @property
+    def train_acc(self) -> float:
+        return self.record["train_acc"]
+
+    @property
+    def test_acc(self) -> float:
+        return self.record["test_acc"]
+
+    @property
+    def exchange_floats(self) -> float:
+        """Floats exchanged per training sample."""
+        return self.exchange.floats_per_sample
+
+    @property
+    def exchange_bytes(self) -> float:
+        """Bytes exchanged per training sample."""
+        return self.exchange.bytes_per_sample
+
+
+def build_routing(config: INLConfig, graph: nx.Graph) -> nx.DiGraph:
+    """The routing of ``config.mode`` on ``graph``, costs for ``config.payload_bits``."""
+    if config.mode == "tree":
+        return shortest_path_tree(graph, config.root, payload_bits=config.payload_bits)
+    return dense_routing(graph, config.root, payload_bits=config.payload_bits)
+
+
+def batch_order(n_samples: int, batch_size: int, *, seed: int, epoch: int) -> list[np.ndarray]:
+    """The mini-batches (index arrays) of one epoch: a permutation drawn from ``(seed, epoch)``."""
+    rng = np.random.default_rng(derive_seed(seed, "order", epoch))
+    perm = rng.permutation(n_samples)
+    return [perm[i : i + batch_size] for i in range(0, n_samples, batch_size)]
+
+
+@contextlib.contextmanager
+def torch_settings(*, threads: int | None, deterministic: bool):
+    """Set torch's thread count and determinism for a block, restoring both afterwards."""
+    old_threads = torch.get_num_threads()
+    old_det = torch.are_deterministic_algorithms_enabled()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+        yield
+    finally:
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_det)
+
+
+def _tensors(views_tuple) -> list[torch.Tensor]:
+    return [torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for v in views_tuple]
+
+
+@torch.no_grad()
+def evaluate(network: INLNetwork, views, labels, *, force_root_choice: int | None = None) -> Evaluation:
+    """Evaluate ``network`` on ``views`` (list of arrays or tensors) and ``labels``."""
+    xs = [torch.as_tensor(v, dtype=torch.float32) for v in views]
+    y = torch.as_tensor(labels, dtype=torch.int64)
+    outs = network(xs, training=False, force_root_choice=force_root_choice)
+    logits = outs[network.root].logits
+    correct = (logits.argmax(dim=-1) == y).numpy()
+    kl = sum(outs[v].kl for v in network.view_nodes)
+    return Evaluation(
+        accuracy=float(correct.mean()),
+        error=float(1.0 - correct.mean()),
+        cross_entropy=F.cross_entropy(logits, y).item(),
+        latent_rate=kl.mean().item(),
+        correct=correct,
+        gate_probs={v: outs[v].gate_probs.double().numpy() for v in network.gated_nodes()},
+        root_input=outs[network.root].gate_input.double().numpy(),
+    )
+
+
+def _train_epoch(network, optimizer, xs, y, config, generators, counter, epoch) -> dict:
+    sums = {"objective": 0.0, "ce": 0.0, "kl": 0.0, "gate_rate": 0.0}
+    for idx in batch_order(y.shape[0], config.batch_size, seed=config.seed, epoch=epoch):
+        index = torch.from_numpy(idx)
+        outs = network(
+            [x[index] for x in xs], generators=generators, training=True, exchange=counter
+        )
+        objective = sum(
+            node_objective(outs[v], y[index], beta_latent=config.beta_latent, beta_gate=config.beta_gate)
+            for v in network.order
+        )
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        optimizer.step()
+        with torch.no_grad():
+            weight = len(idx) / y.shape[0]
+            sums["objective"] += weight * objective.item()
+            sums["ce"] += weight * F.cross_entropy(outs[network.root].logits, y[index]).item()
+            sums["kl"] += weight * sum(outs[v].kl.mean() for v in network.view_nodes).item()
+            sums["gate_rate"] += weight * sum(
+                batch_gate_rate(outs[v].gate_probs) for v in network.gated_nodes()
+            ).item()
+    return sums
+
+
+def _contexts(network, views: Views, held_out: Evaluation, config) -> tuple[list, list]:
+    """Context pmf and the C x K held-out 0-1 loss of forcing each root-gate choice."""
+    from sklearn.cluster import KMeans
+
+    x = held_out.root_input
+    n_clusters = min(config.n_contexts, x.shape[0])
+    km = KMeans(n_clusters=n_clusters, n_init=4, random_state=derive_seed(config.seed, "contexts") % 2**32)
+    labels = km.fit_predict(x)
+    present = np.unique(labels)
+    pmf = np.array([np.mean(labels == c) for c in present])
+    table = np.empty((present.size, network.nodes[str(network.root)].gate_choices))
+    for k in range(table.shape[1]):
+        forced = evaluate(network, views.test_views, views.test_labels, force_root_choice=k)
+        table[:, k] = [1.0 - forced.correct[labels == c].mean() for c in present]
+    return pmf.tolist(), table.tolist()
+
+
+def _gate_rates(held_out: Evaluation) -> dict:
+    from estimators.discrete import gate_rate
+
+    return {v: float(gate_rate(p)) for v, p in held_out.gate_probs.items()}
+
+
+def _record(config, views, network, routing, exchange, train_eval, test_eval, graph_sha) -> dict:
+    rates = _gate_rates(test_eval)
+    context_pmf, gate_distortion = _contexts(network, views, test_eval, config)
+    config_dict = config.to_dict()
+    if graph_sha is not None:
+        config_dict["graph_sha256"] = graph_sha
+    digest = hashlib.sha256(json.dumps(config_dict, sort_keys=True).encode()).hexdigest()
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": f"inl-{config.mode}-{digest[:12]}-s{config.seed}",
+        "n_train": views.n_train,
+        "n_test": views.n_test,
+        "loss_range": [0.0, 1.0],
+        "train_loss": train_eval.error,
+        "test_loss": test_eval.error,
+        "train_acc": train_eval.accuracy,
+        "test_acc": test_eval.accuracy,
+        "train_ce": train_eval.cross_entropy,
+        "test_ce": test_eval.cross_entropy,
+        "latent_rate": test_eval.latent_rate,
+        "gate_rate": rates[network.root],
+        "gate_rate_total": float(sum(rates.values())),
+        "gate_rates": {str(v): r for v, r in rates.items()},
+        "context_pmf": context_pmf,
+        "gate_distortion": gate_distortion,
+        "exchange_floats": exchange.floats_per_sample,
+        "exchange_bytes": exchange.bytes_per_sample,
+        "exchange_floats_total": exchange.floats_total,
+        "exchange_bytes_total": exchange.bytes_total,
+        "exchange_per_edge": [[u, v, f] for (u, v), f in sorted(exchange.per_edge.items())],
+        "edges_used": exchange.edges_used,
+        "edges_available": routing.number_of_edges(),
+        "config": config_dict,
+    }
+
+
+def _graph_digest(graph: nx.Graph) -> str:
+    edges = sorted((min(u, v), max(u, v), float(c)) for u, v, c in graph.edges(data="capacity"))
+    return hashlib.sha256(json.dumps([graph.number_of_nodes(), edges]).encode()).hexdigest()
+
+
+def train(config: INLConfig, *, graph: nx.Graph | None = None, progress: bool = True) -> INLRun:
+    """Train one INL configuration and return the run with its log record.
+
+    Parameters
+    ----------
+    config : INLConfig
+    graph : networkx.Graph, optional
+        A user network (nodes ``0..n-1``, ``capacity`` on every edge) instead of
+        ``random_network(config.n_nodes, ...)``; its digest is added to the
+        record's config.
+    progress : bool
+        Show a tqdm bar over epochs.
+
+    Returns
+    -------
+    INLRun
+
+    Examples
+    --------
+    >>> run = train(INLConfig(n_nodes=5, epochs=2, dataset_params={"n_train": 200, "n_test": 100}),
+    ...             progress=False)
+    >>> run.record["edges_used"] == run.routing.number_of_edges()
+    True
+    """
+    if not isinstance(config, INLConfig):
+        raise ValueError(f"config must be an INLConfig, got {type(config).__name__}")
+    graph_sha = None
+    if graph is None:
+        graph = random_network(
+            config.n_nodes, avg_degree=config.avg_degree,
+            capacity_range=config.capacity_range, seed=config.graph_seed,
+        )
+    else:
+        validate_network(graph)
+        if graph.number_of_nodes() != config.n_nodes:
+            raise ValueError(
+                f"graph has {graph.number_of_nodes()} nodes, config.n_nodes is {config.n_nodes}"
+            )
+        graph_sha = _graph_digest(graph)
+    routing = build_routing(config, graph)
+    data_seed = config.seed if config.data_seed is None else config.data_seed
+    views = make_views(config.dataset, config.n_nodes - 1, seed=data_seed, params=config.dataset_params)
+    with torch_settings(threads=config.threads, deterministic=config.deterministic):
+        network, history, exchange, seconds = _fit(config, routing, views, progress)
+        train_eval = evaluate(network, views.train_views, views.train_labels)
+        test_eval = evaluate(network, views.test_views, views.test_labels)
+        record = _record(config, views, network, routing, exchange, train_eval, test_eval, graph_sha)
+    return INLRun(
+        config=config, record=record, model=network, graph=graph, routing=routing,
+        history=tuple(history), exchange=exchange, seconds=seconds,
+    )
+
+
+def build_network(config: INLConfig, routing: nx.DiGraph, views: Views) -> INLNetwork:
+    """The untrained network of ``config`` on ``routing`` for ``views`` (initialised from ``config.seed``)."""
+    return INLNetwork(
+        routing, views.view_dims, views.n_classes,
+        latent_width=config.latent_width, hidden_width=config.hidden_width,
+        gate_choices=config.gate_choices, seed=config.seed, tau=config.tau,
+    )
+
+
+def _fit(config, routing, views, progress):
+    from tqdm.auto import tqdm
+
+    network = build_network(config, routing, views)
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr, foreach=True)
+    generators = node_generators(config.seed, routing.nodes)
+    xs, y = _tensors(views.train_views), torch.from_numpy(views.train_labels)
+    counter, history = ExchangeCounter(), []
+    start = time.perf_counter()
+    bar = tqdm(range(config.epochs), desc=f"inl {config.mode}", unit="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        network.train()
+        tic = time.perf_counter()
+        stats = _train_epoch(network, optimizer, xs, y, config, generators, counter, epoch)
+        network.eval()
+        test_acc = evaluate(network, views.test_views, views.test_labels).accuracy
+        stats.update(epoch=epoch, test_acc=test_acc, seconds=time.perf_counter() - tic)
+        if not all(math.isfinite(stats[k]) for k in ("objective", "ce")):
+            raise FloatingPointError(f"training diverged at epoch {epoch}: objective {stats['objective']}")
+        history.append(stats)
+        bar.set_postfix(ce=f"{stats['ce']:.3f}", test_acc=f"{test_acc:.3f}")
+    bar.close()
+    seconds = time.perf_counter() - start
+    return network, history, counter.summary(views.n_train * config.epochs), seconds

@@ -1,0 +1,140 @@
+"""End-to-end training: beats chance, determinism, record contents, config validation."""
+
+import json
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+
+from inl.data import make_views
+from inl.train import INLConfig, INLRun, batch_order, evaluate, train
+
+SMALL = dict(n_nodes=6, epochs=6, batch_size=32, latent_width=4, hidden_width=16, threads=1,
+             dataset_params={"n_train": 400, "n_test": 300, "n_classes": 4})
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return {mode: train(INLConfig(mode=mode, **SMALL), progress=False) for mode in ("dense", "tree")}
+
+
+@pytest.mark.parametrize("mode", ["dense", "tree"])
+def test_training_beats_chance(runs, mode):
+    run = runs[mode]
+    assert isinstance(run, INLRun)
+    assert run.test_acc > 0.6  # chance is 0.25
+    assert run.history[-1]["ce"] < run.history[0]["ce"]
+    assert len(run.history) == SMALL["epochs"]
+
+
+def test_tree_uses_n_minus_one_edges(runs):
+    assert runs["tree"].record["edges_used"] == SMALL["n_nodes"] - 1
+    assert runs["dense"].record["edges_used"] == runs["dense"].graph.number_of_edges()
+    assert nx.is_tree(runs["tree"].routing.to_undirected())
+
+
+def test_record_fields(runs):
+    for run in runs.values():
+        rec = run.record
+        json.dumps(rec, allow_nan=False)
+        assert rec["schema_version"] == 1 and rec["n_train"] == 400 and rec["loss_range"] == [0.0, 1.0]
+        assert rec["test_loss"] == pytest.approx(1 - rec["test_acc"])
+        assert rec["train_loss"] == pytest.approx(1 - rec["train_acc"])
+        assert rec["train_ce"] > 0 and rec["test_ce"] > 0
+        assert 0 <= rec["gate_rate"] <= math.log(SMALL.get("gate_choices", 4)) + 1e-9
+        assert rec["gate_rate_total"] >= rec["gate_rate"] - 1e-12
+        assert rec["latent_rate"] > 0
+        pmf = np.array(rec["context_pmf"])
+        table = np.array(rec["gate_distortion"])
+        assert 2 <= pmf.size <= 6 and pmf.sum() == pytest.approx(1.0) and np.all(pmf > 0)
+        assert table.shape == (pmf.size, 4) and np.all((table >= 0) & (table <= 1))
+        assert rec["config"] == run.config.to_dict()
+        assert rec["run_id"].startswith(f"inl-{run.config.mode}-") and rec["run_id"].endswith("-s0")
+
+
+def test_forced_root_choices_compose_the_gated_prediction(runs):
+    # each held-out sample's outcome is the outcome of forcing the choice its gate made
+    run = runs["dense"]
+    views = make_views(run.config.dataset, run.config.n_nodes - 1, seed=run.config.seed,
+                       params=run.config.dataset_params)
+    gated = evaluate(run.model, views.test_views, views.test_labels)
+    forced = np.stack([
+        evaluate(run.model, views.test_views, views.test_labels, force_root_choice=k).correct
+        for k in range(run.config.gate_choices)
+    ])
+    chosen = gated.gate_probs[run.model.root].argmax(1)
+    assert np.array_equal(forced[chosen, np.arange(chosen.size)], gated.correct)
+    assert gated.error == pytest.approx(run.record["test_loss"])
+    # the record's table is the per-context mean of those forced outcomes
+    pmf, table = np.array(run.record["context_pmf"]), np.array(run.record["gate_distortion"])
+    assert table.T @ pmf == pytest.approx(1.0 - forced.mean(1))
+
+
+def test_same_config_gives_bit_identical_record():
+    config = INLConfig(mode="tree", **{**SMALL, "epochs": 2})
+    a, b = train(config, progress=False), train(config, progress=False)
+    assert json.dumps(a.record, sort_keys=True) == json.dumps(b.record, sort_keys=True)
+    for name, p in a.model.state_dict().items():
+        assert torch.equal(p, b.model.state_dict()[name])
+    c = train(config.replace(seed=1), progress=False)
+    assert c.record["run_id"] != a.record["run_id"]
+    assert c.record["test_ce"] != a.record["test_ce"]
+
+
+def test_latent_penalty_lowers_latent_rate():
+    base = INLConfig(mode="tree", **{**SMALL, "epochs": 3})
+    free = train(base, progress=False)
+    penalised = train(base.replace(beta_latent=0.05), progress=False)
+    assert penalised.record["latent_rate"] < 0.5 * free.record["latent_rate"]
+
+
+def test_training_leaves_global_torch_state_alone():
+    rng = torch.random.get_rng_state()
+    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    train(INLConfig(mode="tree", **{**SMALL, "epochs": 1, "threads": 1}), progress=False)
+    assert torch.equal(rng, torch.random.get_rng_state())
+    assert torch.get_num_threads() == threads and torch.are_deterministic_algorithms_enabled() == det
+
+
+def test_user_graph():
+    G = nx.cycle_graph(4)
+    nx.set_edge_attributes(G, 1e6, "capacity")
+    config = INLConfig(n_nodes=4, mode="tree", epochs=1, threads=1, dataset_params={"n_train": 40, "n_test": 20})
+    run = train(config, graph=G, progress=False)
+    assert run.graph is G and run.record["edges_used"] == 3
+    assert len(run.record["config"]["graph_sha256"]) == 64
+    with pytest.raises(ValueError, match="graph has 4 nodes"):
+        train(config.replace(n_nodes=5), graph=G, progress=False)
+
+
+def test_batch_order_is_a_seeded_partition():
+    batches = batch_order(10, 4, seed=3, epoch=0)
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(np.concatenate(batches).tolist()) == list(range(10))
+    again = batch_order(10, 4, seed=3, epoch=0)
+    assert all(np.array_equal(x, y) for x, y in zip(batches, again))
+    assert not np.array_equal(np.concatenate(batches), np.concatenate(batch_order(10, 4, seed=3, epoch=1)))
+
+
+def test_config_round_trip_and_validation():
+    config = INLConfig(mode="tree", capacity_range=(1, 2), dataset_params={"n_train": 10})
+    assert INLConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert len(config.digest()) == 64 and config.payload_bits == 32 * config.latent_width
+    with pytest.raises(ValueError, match=r"unknown config keys \['colour'\]"):
+        INLConfig.from_dict({"colour": 1})
+    with pytest.raises(ValueError, match="mode must be one of"):
+        INLConfig(mode="sparse")
+    with pytest.raises(ValueError, match="root must be a node"):
+        INLConfig(n_nodes=3, root=3)
+    with pytest.raises(ValueError, match="gate_choices"):
+        INLConfig(gate_choices=1)
+    with pytest.raises(ValueError, match="beta_gate"):
+        INLConfig(beta_gate=-1.0)
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        INLConfig(dataset="mnist")
+    with pytest.raises(ValueError, match="capacity_range"):
+        INLConfig(capacity_range=(5.0, 1.0))
+    with pytest.raises(ValueError, match="config must be an INLConfig"):
+        train({"n_nodes": 3})
