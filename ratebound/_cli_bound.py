@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delta", type=float, default=0.05,
                         help="failure probability of the high-probability bounds (default 0.05)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap intervals (default 0)")
+    parser.add_argument("--ignore-keys", default="seed,data_seed", metavar="KEYS",
+                        help="comma-separated top-level config keys ignored when grouping runs "
+                             "(default: seed,data_seed; '' groups by the full config)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -62,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from ratebound.runs import load_runs
 
     records = load_runs(args.runs)
-    reports = bound_report(records, sigma=args.sigma, delta=args.delta, seed=args.seed)
+    ignore = [k.strip() for k in args.ignore_keys.split(",") if k.strip()]
+    reports = bound_report(records, sigma=args.sigma, delta=args.delta, seed=args.seed, ignore=ignore)
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=2, allow_nan=False))
     else:

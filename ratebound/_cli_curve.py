@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: Built-in problems: kind -> {name: (description, inputs)}.
+#: Built-in problems with known curves: kind -> {name: description} (inputs in _example).
 _EXAMPLES = {
     "rd": {"bernoulli": "Bernoulli(0.3) source, Hamming distortion: R(D) = h(0.3) - h(D)"},
     "ib": {"binary-symmetric": "uniform X, Y = X through a BSC(0.1)"},

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from estimators._validation import positive_float, positive_int, probability
 from ratebound.generalization import (
     cmi_bound,
     fcmi_bound,
@@ -42,7 +43,7 @@ from ratebound.generalization import (
 from ratebound.rdg import _miller_madow_entropy, rdg_bound, selection_mi
 from ratebound.runs import RunRecord
 
-__all__ = ["BoundValue", "MissingBound", "GroupReport", "bound_report", "group_runs"]
+__all__ = ["SEED_KEYS", "BoundValue", "MissingBound", "GroupReport", "bound_report", "group_runs"]
 
 CERTIFICATE = "certificate"
 ESTIMATE = "estimate"
@@ -87,7 +88,7 @@ class MissingBound:
 
 @dataclass(frozen=True)
 class GroupReport:
-    """The bounds of one group of runs (one ``config``)."""
+    """The bounds of one group of runs (one ``config``, seeds left out)."""
 
     label: str
     config: dict | None = field(hash=False)
@@ -124,15 +125,29 @@ class GroupReport:
 # ----------------------------------------------------------------------- grouping
 
 
-def _config_key(config) -> str:
-    return "" if config is None else json.dumps(config, sort_keys=True, separators=(",", ":"))
+#: Top-level config keys that vary between repetitions of one setting (the randomness
+#: of a run: initialisation, training-set draw); ignored when grouping by default.
+SEED_KEYS = ("seed", "data_seed")
 
 
-def group_runs(records: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
-    """Group records by their ``config`` (canonical JSON; ``""`` for none), first-seen order."""
+def _config_key(config, ignore) -> str:
+    if config is None:
+        return ""
+    kept = {k: v for k, v in config.items() if k not in ignore}
+    return json.dumps(kept, sort_keys=True, separators=(",", ":"))
+
+
+def group_runs(records: Sequence[RunRecord], *, ignore=SEED_KEYS) -> dict[str, list[RunRecord]]:
+    """Group records by their ``config``, first-seen order.
+
+    The key is the canonical JSON of ``config`` without the top-level keys in
+    ``ignore`` (by default the seeds, so that repetitions of one setting on
+    independent training sets form one group); ``""`` for runs without config.
+    """
+    ignore = frozenset(ignore)
     groups: dict[str, list[RunRecord]] = {}
     for rec in records:
-        groups.setdefault(_config_key(rec.config), []).append(rec)
+        groups.setdefault(_config_key(rec.config, ignore), []).append(rec)
     return groups
 
 
@@ -447,7 +462,7 @@ def _label(key: str, index: int, total: int) -> str:
 
 
 def bound_report(records: Sequence[RunRecord], *, sigma=None, delta=0.05, seed: int | None = 0,
-                 n_boot: int = 1000) -> tuple[GroupReport, ...]:
+                 n_boot: int = 1000, ignore=SEED_KEYS) -> tuple[GroupReport, ...]:
     """Every bound each ``config`` group of ``records`` allows.
 
     Parameters
@@ -462,6 +477,8 @@ def bound_report(records: Sequence[RunRecord], *, sigma=None, delta=0.05, seed: 
         Seed of the bootstrap intervals (fixed by default so reports are reproducible).
     n_boot : int, default 1000
         Bootstrap resamples of each information estimate.
+    ignore : iterable of str, default ("seed", "data_seed")
+        Top-level config keys left out of the grouping (see :func:`group_runs`).
 
     Returns
     -------
@@ -475,15 +492,13 @@ def bound_report(records: Sequence[RunRecord], *, sigma=None, delta=0.05, seed: 
         For invalid ``sigma``/``delta``, no records, or runs of one config that
         disagree on ``bank_size`` or on the length of their posteriors.
     """
-    from estimators._validation import positive_float, positive_int, probability
-
     if not records:
         raise ValueError("records must hold at least one run")
     if sigma is not None:
         sigma = positive_float(sigma, "sigma")
     delta = probability(delta, "delta", open_interval=True)
     n_boot = positive_int(n_boot, "n_boot", minimum=2)
-    groups = group_runs(records)
+    groups = group_runs(records, ignore=ignore)
     reports = []
     for index, (key, runs) in enumerate(groups.items(), start=1):
         s, source, unit = _resolve_sigma(runs, sigma)
@@ -493,7 +508,7 @@ def bound_report(records: Sequence[RunRecord], *, sigma=None, delta=0.05, seed: 
             out = fn(g)
             (bounds if isinstance(out, BoundValue) else missing).append(out)
         reports.append(GroupReport(
-            label=_label(key, index, len(groups)), config=runs[0].config,
+            label=_label(key, index, len(groups)), config=json.loads(key) if key else None,
             run_ids=tuple(r.run_id for r in runs), n_train=g.n, sigma=s, sigma_source=source,
             delta=delta, measured=_measured(runs), bounds=tuple(bounds), missing=tuple(missing),
         ))

@@ -413,6 +413,8 @@ def append_run(path, record: Mapping | RunRecord) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(old + line.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -126,3 +126,41 @@ def test_load_then_report_on_logs_written_by_append(tmp_path, make_bank_runs):
         append_run(path, rec)
     (rep,) = bound_report(load_runs(path))
     assert len(rep.run_ids) == 5
+
+
+def _binary_entropy(p):
+    return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+
+def test_rdg_bound_from_logged_gate_fields():
+    """D(R_g) by Blahut-Arimoto: a uniform context with Hamming gate loss has R(D) = ln 2 - h(D)."""
+    pytest.importorskip("estimators.blahut_arimoto", reason="Blahut-Arimoto not in this checkout yet")
+    rate = math.log(2) - _binary_entropy(0.1)  # so D(R_g) = 0.1
+    runs = [
+        RunRecord(run_id=str(i), n_train=100, loss_range=(0.0, 1.0), gate_rate=rate,
+                  context_pmf=(0.5, 0.5), gate_distortion=((0.0, 1.0), (1.0, 0.0)),
+                  train_loss=train, posterior=(1.0, 0.0) if i % 2 else (0.0, 1.0))
+        for i, train in enumerate([0.15, 0.05, 0.13, 0.11])
+    ]
+    (rep,) = bound_report(runs)
+    bounds, _ = _by_name(rep)
+    rdg = bounds["rate-distortion-generalisation (D-INL)"]
+    assert rdg.terms["D(R_g)"] == pytest.approx(0.1, abs=1e-4)
+    assert rdg.terms["delta_m raw"] == pytest.approx(np.mean([0.15, 0.05, 0.13, 0.11]) - 0.1, abs=1e-4)
+    assert rdg.terms["delta_m"] == pytest.approx((0.05 + 0.0 + 0.03 + 0.01) / 4, abs=1e-4)
+    assert rdg.terms["I source"] == "posterior"
+    assert rdg.value == pytest.approx(rdg.terms["D(R_g)"] + rdg.terms["delta_m"] + xu_raginsky(math.log(2), 100),
+                                      rel=1e-9)
+    assert rdg.kind == "estimate" and rdg.target == "risk"
+
+
+def test_seeds_are_ignored_when_grouping(write_jsonl, capsys):
+    runs = [RunRecord(run_id=str(i), n_train=5, config={"lr": 0.1, "seed": i, "data_seed": 10 + i})
+            for i in range(4)] + [RunRecord(run_id="other", n_train=5, config={"lr": 0.2, "seed": 0})]
+    reports = bound_report(runs)
+    assert [len(r.run_ids) for r in reports] == [4, 1]
+    assert reports[0].config == {"lr": 0.1}
+    assert [len(r.run_ids) for r in bound_report(runs, ignore=())] == [1, 1, 1, 1, 1]
+    path = write_jsonl([r.to_dict() for r in runs])
+    assert main(["bound", str(path), "--json", "--ignore-keys", ""]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 5

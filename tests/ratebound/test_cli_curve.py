@@ -1,0 +1,106 @@
+"""``ratebound curve``: examples against closed forms, files in, JSON/table/plot out."""
+
+import contextlib
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+
+from ratebound.cli import main
+
+pytest.importorskip("estimators.blahut_arimoto", reason="Blahut-Arimoto not in this checkout yet")
+
+
+def run_cli(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main(argv)
+        except SystemExit as exc:
+            status = exc.code
+    return status, out.getvalue(), err.getvalue()
+
+
+def h(p):
+    return 0.0 if p in (0.0, 1.0) else -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+
+def test_rd_example_matches_bernoulli_closed_form():
+    status, out, err = run_cli(["curve", "rd", "--example", "bernoulli", "--json"])
+    assert status == 0, err
+    points = json.loads(out)["points"]
+    assert len(points) == 30
+    for p in points:
+        if p["converged"] and 1e-3 < p["distortion"] < 0.299:
+            assert p["rate"] == pytest.approx(h(0.3) - h(p["distortion"]), abs=1e-6)
+            assert p["rate_bits"] == pytest.approx(p["rate"] / math.log(2))
+
+
+def test_capacity_example_and_files(tmp_path):
+    status, out, err = run_cli(["curve", "capacity", "--example", "bsc", "--json"])
+    assert status == 0, err
+    res = json.loads(out)
+    assert res["capacity"] == pytest.approx(math.log(2) - h(0.1), abs=1e-8)
+    assert res["lower"] <= res["capacity"] <= res["upper"]
+    channel = np.array([[0.9, 0.1], [0.1, 0.9]])
+    np.savetxt(tmp_path / "ch.csv", channel, delimiter=",")
+    status, out, err = run_cli(["curve", "capacity", str(tmp_path / "ch.csv")])
+    assert status == 0, err
+    assert "capacity" in out and "nats" in out
+
+
+def test_rd_from_files_and_ib_example(tmp_path):
+    np.save(tmp_path / "p.npy", np.array([0.5, 0.5]))
+    np.save(tmp_path / "d.npy", 1.0 - np.eye(2))
+    status, out, err = run_cli(["curve", "rd", str(tmp_path / "p.npy"), str(tmp_path / "d.npy"),
+                                "--betas", "1,2,4", "--json"])
+    assert status == 0, err
+    points = json.loads(out)["points"]
+    assert [p["beta"] for p in points] == [1.0, 2.0, 4.0]
+    for p in points:
+        assert p["rate"] == pytest.approx(max(math.log(2) - h(min(p["distortion"], 0.5)), 0.0), abs=1e-6)
+    status, out, err = run_cli(["curve", "ib", "--example", "binary-symmetric", "--json"])
+    assert status == 0, err
+    mi_xy = math.log(2) - h(0.1)
+    for p in json.loads(out)["points"]:
+        assert -1e-9 <= p["relevance"] <= min(p["rate"], mi_xy) + 1e-6
+
+
+def test_plot_writes_file(tmp_path):
+    target = tmp_path / "rd.png"
+    status, _, err = run_cli(["curve", "rd", "--example", "bernoulli", "--plot", str(target)])
+    assert status == 0, err
+    assert target.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["curve", "rd", "--example", "bsc"],
+        ["curve", "rd"],
+        ["curve", "rd", "ONLY_ONE.npy"],
+        ["curve", "capacity", "--example", "bsc", "--betas", "1"],
+        ["curve", "rd", "--example", "bernoulli", "--betas", "1,-2"],
+        ["curve", "rd", "--example", "bernoulli", "--betas", "x"],
+        ["curve", "rd", "--example", "bernoulli", "--plot", "out.txt"],
+        ["curve", "ib", "missing.npy"],
+    ],
+)
+def test_bad_invocations_exit_2(argv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run_cli(argv)
+    assert status == 2
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_matrices_exit_2(tmp_path):
+    np.save(tmp_path / "p.npy", np.array([0.5, 0.6]))
+    np.save(tmp_path / "d.npy", 1.0 - np.eye(2))
+    np.save(tmp_path / "ch.npy", np.array([[0.5, 0.6], [0.1, 0.9]]))
+    for argv in (["curve", "rd", str(tmp_path / "p.npy"), str(tmp_path / "d.npy")],
+                 ["curve", "capacity", str(tmp_path / "ch.npy")],
+                 ["curve", "ib", str(tmp_path / "d.npy")]):
+        status, _, err = run_cli(argv)
+        assert status == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
