@@ -349,6 +349,7 @@ def student_t(
     """
     dim_x = positive_int(dim_x, "dim_x")
     dim_y = positive_int(dim_y, "dim_y")
+    dof = positive_float(dof, "dof")
     k = positive_int(n_interacting, "n_interacting", minimum=0)
     if k > min(dim_x, dim_y):
         raise ValueError(f"n_interacting must be <= min(dim_x, dim_y) = {min(dim_x, dim_y)}, got {k}")

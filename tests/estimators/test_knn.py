@@ -117,6 +117,16 @@ def test_sorted_counts_equal_kdtree_counts_exactly_even_with_ties():
         np.testing.assert_array_equal(_count_sorted(values, radius2), _count_kdtree(values[:, None], radius2, 1))
 
 
+def test_sorted_counts_settle_long_tied_runs_at_a_rounding_boundary():
+    """fl(1.7 - 0.6) == 1.1 but 1.7 < 0.6 + 1.1 in floats: the binary-search guess is off by the run."""
+    values = np.array([0.6] + [1.7] * 50 + [0.0, 5.0])
+    radius = np.full(values.size, 1.0)
+    radius[0] = 1.7 - 0.6
+    counts = _count_sorted(values, radius)
+    np.testing.assert_array_equal(counts, _count_kdtree(values[:, None], radius, 1))
+    assert counts[0] == 1  # only 0.0; the fifty 1.7s sit exactly at distance radius[0]
+
+
 # --- agreement with scikit-learn (same k, same scaling, its 1e-10 noise) --------------
 
 
