@@ -561,7 +561,7 @@ def _prepare(values: np.ndarray, name: str, standardize: bool, jitter, rng: np.r
 def _require_positive(radius: np.ndarray, name: str, k: int) -> None:
     if np.any(radius <= 0):
         raise ValueError(
-            f"{name} contain more than k={k} identical samples (zero neighbour distance); "
+            f"{name}: more than k={k} identical samples (zero neighbour distance); "
             "use jitter > 0 or remove the duplicates"
         )
 
