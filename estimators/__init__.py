@@ -34,6 +34,10 @@ _EXPORTS = {
     "ksg_mi": "knn",
     "mixed_mi": "knn",
     "kl_entropy": "knn",
+    "ksg_mi_estimate": "knn",
+    "mixed_mi_estimate": "knn",
+    "KSGEstimator": "knn",
+    "MixedEstimator": "knn",
     # variational
     "dv_bound": "variational",
     "nwj_bound": "variational",
