@@ -62,6 +62,8 @@ def fmt(value, digits: int = 4) -> str:
     value = float(value)
     if not math.isfinite(value):
         return "n/a"
+    if abs(value) < 1e-12:  # floating-point dust of a quantity that is zero
+        return "0"
     return f"{value:.{digits}g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3e}"
 
 
