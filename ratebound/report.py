@@ -179,7 +179,8 @@ def _resolve_sigma(runs, sigma) -> tuple[float, str, tuple[float, float] | None]
     ranges = {r.loss_range for r in runs}
     if len(ranges) == 1 and None not in ranges:
         a, b = ranges.pop()
-        return (b - a) / 2.0, f"loss_range [{a:g}, {b:g}]", (a, b)
+        note = "" if sigma is None or sigma == (b - a) / 2.0 else f"; the given sigma {sigma:g} is not used"
+        return (b - a) / 2.0, f"loss_range [{a:g}, {b:g}]{note}", (a, b)
     mixed = " (runs log different loss ranges)" if len(ranges - {None}) > 1 else ""
     if sigma is not None:
         return float(sigma), f"given{mixed}", None
@@ -188,7 +189,7 @@ def _resolve_sigma(runs, sigma) -> tuple[float, str, tuple[float, float] | None]
 
 # ------------------------------------------------------------------------- bounds
 
-_BoundFn = Callable[[_Group], "BoundValue | MissingBound | list[BoundValue | MissingBound]"]
+_BoundFn = Callable[[_Group], "BoundValue | MissingBound"]
 _UNIT_NEEDS = ("loss_range",)
 
 

@@ -146,3 +146,16 @@ def test_mi_length_mismatch(tmp_path):
     np.save(tmp_path / "y.npy", np.arange(11.0))
     status, _, err = run_cli(["mi", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--method", "ksg"])
     assert_clean_failure(status, err)
+
+
+@pytest.mark.slow
+def test_mi_neural_method_runs(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 1))
+    y = x + rng.normal(size=(2000, 1))  # I = 1/2 ln 2
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    status, out, err = run_cli(["mi", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--method", "infonce",
+                                "--steps", "400", "--json"])
+    assert status == 0, err
+    assert json.loads(out)["value"] == pytest.approx(0.5 * math.log(2), abs=0.15)
