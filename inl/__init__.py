@@ -6,6 +6,9 @@ fusion node (forward) and errors back (backward), over every edge (dense INL) or
 over a capacity-aware shortest-path tree (D-INL), with finite-rate stochastic
 gates aggregating at the nodes. ``inl`` writes run logs (JSON Lines, schema
 version 1) and does not import ``ratebound``.
+
+The trainer itself is ``inl.train.train`` (not re-exported here: the name would
+clash with the submodule ``inl.train``).
 """
 
 from estimators._lazy import lazy_exports
@@ -37,7 +40,6 @@ _EXPORTS = {
     # training
     "INLConfig": "train",
     "INLRun": "train",
-    "train": "train",
     "evaluate": "train",
     "build_routing": "train",
     "build_network": "train",

@@ -41,6 +41,7 @@ from estimators._validation import positive_float, positive_int
 from inl.accounting import Exchange, ExchangeCounter
 from inl.data import DATASETS, Views, make_views
 from inl.model import INLNetwork, batch_gate_rate, node_generators, node_objective
+from inl.runlog import SCHEMA_VERSION
 from inl.seeding import derive_seed
 from inl.topology import dense_routing, random_network, shortest_path_tree, validate_network
 
@@ -54,9 +55,11 @@ __all__ = [
     "build_network",
     "batch_order",
     "torch_settings",
+    "Setup",
+    "prepare",
+    "build_record",
 ]
 
-SCHEMA_VERSION = 1
 MODES = ("dense", "tree")
 
 
@@ -384,12 +387,25 @@ def _gate_rates(held_out: Evaluation) -> dict:
     return {v: float(gate_rate(p)) for v, p in held_out.gate_probs.items()}
 
 
-def _record(config, views, network, routing, exchange, train_eval, test_eval, graph_sha) -> dict:
+def build_record(config: INLConfig, setup: Setup, network: INLNetwork, exchange: Exchange) -> dict:
+    """The run-log record (schema version 1) of a trained ``network``.
+
+    Accuracy, 0-1 loss and cross-entropy on the training and held-out sets (gates
+    hard, latents at their means); the latent rate and the gate rates on held-out
+    data (nats per sample); the contexts and the gate-distortion table of the
+    root gate; the exchange figures; the config. ``gate_rate`` is the root gate's
+    ``I(U;T)`` (the gate whose distortion table is logged, so that
+    ``D(R_g) = distortion_rate(context_pmf, gate_distortion, gate_rate)``);
+    ``gate_rate_total`` sums all gates, ``gate_rates`` lists them by node.
+    """
+    views = setup.views
+    train_eval = evaluate(network, views.train_views, views.train_labels)
+    test_eval = evaluate(network, views.test_views, views.test_labels)
     rates = _gate_rates(test_eval)
     context_pmf, gate_distortion = _contexts(network, views, test_eval, config)
     config_dict = config.to_dict()
-    if graph_sha is not None:
-        config_dict["graph_sha256"] = graph_sha
+    if setup.graph_sha256 is not None:
+        config_dict["graph_sha256"] = setup.graph_sha256
     digest = hashlib.sha256(json.dumps(config_dict, sort_keys=True).encode()).hexdigest()
     return {
         "schema_version": SCHEMA_VERSION,
@@ -415,7 +431,7 @@ def _record(config, views, network, routing, exchange, train_eval, test_eval, gr
         "exchange_bytes_total": exchange.bytes_total,
         "exchange_per_edge": [[u, v, f] for (u, v), f in sorted(exchange.per_edge.items())],
         "edges_used": exchange.edges_used,
-        "edges_available": routing.number_of_edges(),
+        "edges_available": setup.routing.number_of_edges(),
         "config": config_dict,
     }
 
@@ -423,6 +439,48 @@ def _record(config, views, network, routing, exchange, train_eval, test_eval, gr
 def _graph_digest(graph: nx.Graph) -> str:
     edges = sorted((min(u, v), max(u, v), float(c)) for u, v, c in graph.edges(data="capacity"))
     return hashlib.sha256(json.dumps([graph.number_of_nodes(), edges]).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a config determines before training: network, routing, data.
+
+    Attributes
+    ----------
+    graph : networkx.Graph
+    routing : networkx.DiGraph
+    views : Views
+    graph_sha256 : str or None
+        Digest of a user-supplied graph (``None`` for the config's random network).
+    """
+
+    graph: nx.Graph
+    routing: nx.DiGraph
+    views: Views
+    graph_sha256: str | None
+
+
+def prepare(config: INLConfig, *, graph: nx.Graph | None = None) -> Setup:
+    """The network (``random_network`` from ``config.graph_seed`` unless ``graph`` is given),
+    its routing for ``config.mode`` and the dataset with one view per non-root node."""
+    if not isinstance(config, INLConfig):
+        raise ValueError(f"config must be an INLConfig, got {type(config).__name__}")
+    graph_sha = None
+    if graph is None:
+        graph = random_network(
+            config.n_nodes, avg_degree=config.avg_degree,
+            capacity_range=config.capacity_range, seed=config.graph_seed,
+        )
+    else:
+        validate_network(graph)
+        if graph.number_of_nodes() != config.n_nodes:
+            raise ValueError(
+                f"graph has {graph.number_of_nodes()} nodes, config.n_nodes is {config.n_nodes}"
+            )
+        graph_sha = _graph_digest(graph)
+    data_seed = config.seed if config.data_seed is None else config.data_seed
+    views = make_views(config.dataset, config.n_nodes - 1, seed=data_seed, params=config.dataset_params)
+    return Setup(graph=graph, routing=build_routing(config, graph), views=views, graph_sha256=graph_sha)
 
 
 def train(config: INLConfig, *, graph: nx.Graph | None = None, progress: bool = True) -> INLRun:
@@ -449,31 +507,12 @@ def train(config: INLConfig, *, graph: nx.Graph | None = None, progress: bool = 
     >>> run.record["edges_used"] == run.routing.number_of_edges()
     True
     """
-    if not isinstance(config, INLConfig):
-        raise ValueError(f"config must be an INLConfig, got {type(config).__name__}")
-    graph_sha = None
-    if graph is None:
-        graph = random_network(
-            config.n_nodes, avg_degree=config.avg_degree,
-            capacity_range=config.capacity_range, seed=config.graph_seed,
-        )
-    else:
-        validate_network(graph)
-        if graph.number_of_nodes() != config.n_nodes:
-            raise ValueError(
-                f"graph has {graph.number_of_nodes()} nodes, config.n_nodes is {config.n_nodes}"
-            )
-        graph_sha = _graph_digest(graph)
-    routing = build_routing(config, graph)
-    data_seed = config.seed if config.data_seed is None else config.data_seed
-    views = make_views(config.dataset, config.n_nodes - 1, seed=data_seed, params=config.dataset_params)
+    setup = prepare(config, graph=graph)
     with torch_settings(threads=config.threads, deterministic=config.deterministic):
-        network, history, exchange, seconds = _fit(config, routing, views, progress)
-        train_eval = evaluate(network, views.train_views, views.train_labels)
-        test_eval = evaluate(network, views.test_views, views.test_labels)
-        record = _record(config, views, network, routing, exchange, train_eval, test_eval, graph_sha)
+        network, history, exchange, seconds = _fit(config, setup, progress)
+        record = build_record(config, setup, network, exchange)
     return INLRun(
-        config=config, record=record, model=network, graph=graph, routing=routing,
+        config=config, record=record, model=network, graph=setup.graph, routing=setup.routing,
         history=tuple(history), exchange=exchange, seconds=seconds,
     )
 
@@ -487,12 +526,13 @@ def build_network(config: INLConfig, routing: nx.DiGraph, views: Views) -> INLNe
     )
 
 
-def _fit(config, routing, views, progress):
+def _fit(config, setup, progress):
     from tqdm.auto import tqdm
 
-    network = build_network(config, routing, views)
+    views = setup.views
+    network = build_network(config, setup.routing, views)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.lr, foreach=True)
-    generators = node_generators(config.seed, routing.nodes)
+    generators = node_generators(config.seed, setup.routing.nodes)
     xs, y = _tensors(views.train_views), torch.from_numpy(views.train_labels)
     counter, history = ExchangeCounter(), []
     start = time.perf_counter()
