@@ -86,6 +86,12 @@ EXP_CAP = 700.0
 #: Critic scores beyond this magnitude (a density ratio of e^100000) count as divergence.
 SCORE_LIMIT = 1e5
 
+#: Held-out gain (nats) that resets the early-stopping patience.
+MIN_IMPROVEMENT = 1e-3
+
+#: An InfoNCE estimate this close (nats) to its cap ln(batch) gets a note.
+INFONCE_MARGIN = 0.5
+
 #: Held-out batches used to monitor training (the final value uses all of them).
 MONITOR_BATCHES = 32
 
@@ -399,12 +405,15 @@ class _Trace:
     history: list[float] = field(default_factory=list)
     best_value: float = -math.inf
     best_step: int = 0
+    last_gain_step: int = 0
     best_state: dict[str, torch.Tensor] | None = None
     diverged_at: int | None = None
     steps_run: int = 0
 
     def record(self, step: int, value: float, critic: nn.Module) -> None:
         self.history.append(value)
+        if value > self.best_value + MIN_IMPROVEMENT:
+            self.last_gain_step = step
         if value > self.best_value:
             self.best_value, self.best_step = value, step
             self.best_state = {k: v.detach().clone() for k, v in critic.state_dict().items()}
@@ -488,6 +497,7 @@ def _held_out_values(critic, bound, x, y, size: int, max_batches: int | None = N
         for k in range(count):
             rows = slice(k * size, (k + 1) * size)
             scores = critic(x[rows], y[rows])
+            _check_scores_shape(scores, size)
             if not _sane(scores):
                 return torch.tensor([math.nan], dtype=torch.float64)
             values.append(bound(scores))
@@ -509,7 +519,7 @@ def _check_scores_shape(scores: torch.Tensor, batch: int) -> None:
 def _train(critic, split, method, options, *, steps, batch, eval_batch, lr, patience, eval_every, generator, bar) -> _Trace:
     """The one training loop: ascend the objective, monitor the held-out bound, stop early."""
     objective, report = method.objective(options), method.report(options)
-    optimizer = torch.optim.Adam(critic.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(critic.parameters(), lr=lr, foreach=True)
     monitor = partial(_held_out_values, critic, report, split.x_hold, split.y_hold, eval_batch, MONITOR_BATCHES)
     trace = _Trace()
     trace.record(0, float(monitor().mean()), critic)
@@ -534,7 +544,7 @@ def _train(critic, split, method, options, *, steps, batch, eval_batch, lr, pati
                 break
             trace.record(step, value, critic)
             bar.set_postfix(held_out=f"{value:.3f}", refresh=False)
-            if patience is not None and step - trace.best_step >= patience:
+            if patience is not None and step - trace.last_gain_step >= patience:
                 break
     return trace
 
@@ -554,10 +564,11 @@ def _notes(trace, method, value_nats, batch, eval_batch, requested_batch, n_batc
         )
     if batch < requested_batch:
         notes.append(f"batch_size {requested_batch} exceeds the {batch} training pairs; used {batch}")
-    if method == "infonce" and value_nats > 0.9 * math.log(eval_batch):
+    if method == "infonce" and value_nats > math.log(eval_batch) - INFONCE_MARGIN:
         notes.append(
             f"InfoNCE cannot exceed ln({eval_batch}) = {math.log(eval_batch):.3f} nats and the estimate "
-            "is near that cap: the true MI may be larger (use a larger batch_size or another method)"
+            f"is within {INFONCE_MARGIN} nats of that cap: the true MI may be larger "
+            "(use a larger batch_size or another method)"
         )
     if n_batches < 2:
         notes.append("fewer than 2 held-out batches: no standard error (use more samples or a larger holdout)")
@@ -634,8 +645,8 @@ def estimate_mi(
         weights, and the minibatches. ``None`` draws fresh OS entropy.
     device : str or torch.device, default "cpu"
     patience : int or None, default 500
-        Steps without held-out improvement before stopping; ``None`` disables
-        early stopping.
+        Steps without a held-out gain of more than ``MIN_IMPROVEMENT`` (1e-3
+        nats) before stopping; ``None`` disables early stopping.
     eval_every : int, optional
         Steps between held-out evaluations (default ``max(1, min(50, steps // 20))``).
     standardize : bool, default True

@@ -1,0 +1,242 @@
+"""Mutual-information estimators: speed against scikit-learn, accuracy against the truth.
+
+Run from the repository root::
+
+    python benchmarks/bench_mi.py            # full tables
+    python benchmarks/bench_mi.py --quick    # a smoke run in a few minutes
+
+(a) ``estimators.ksg_mi`` against scikit-learn's ``mutual_info_regression`` (the
+same KSG estimator 1, k = 3) on the same 1-D Gaussian samples, n = 10k, 100k, 1M:
+wall time of each and the ratio, timed in one run.
+
+(b) Bias and spread of every variational method of ``estimators.estimate_mi``
+(same critic, batch 128, the same step budget and no early stopping for all) and
+of KSG, over several seeds, on the Gaussian staircase (20 independent pairs,
+x, y in R^20, true MI 2..10 nats) and on the known-MI tasks of
+``estimators.testing.benchmark_tasks`` (Gaussian, Student-t, additive noise,
+and MI-preserving transforms of them). Each cell is ``mean +- std`` over seeds;
+the truth is in its own column.
+
+Timings on a shared machine are noisy; the ratios of (a) come from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+METHODS = ("infonce", "nwj", "dv", "mine", "js", "smile")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One benchmark configuration."""
+
+    sizes: tuple[int, ...]
+    staircase: tuple[float, ...]
+    n: int
+    steps: int
+    seeds: tuple[int, ...]
+    task_seeds: tuple[int, ...]
+    ksg_staircase_n: int
+
+
+FULL = Settings(
+    sizes=(10_000, 100_000, 1_000_000),
+    staircase=(2.0, 4.0, 6.0, 8.0, 10.0),
+    n=10_000,
+    steps=800,
+    seeds=(0, 1, 2),
+    task_seeds=(0, 1),
+    ksg_staircase_n=2_000,
+)
+QUICK = Settings(
+    sizes=(10_000, 100_000),
+    staircase=(2.0, 6.0, 10.0),
+    n=4_000,
+    steps=150,
+    seeds=(0,),
+    task_seeds=(0,),
+    ksg_staircase_n=1_000,
+)
+
+
+# --------------------------------------------------------------------------- #
+# (a) KSG timing                                                               #
+# --------------------------------------------------------------------------- #
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+def ksg_timing(sizes) -> list[dict]:
+    """Time ``ksg_mi`` and scikit-learn's ``mutual_info_regression`` on the same data."""
+    from sklearn.feature_selection import mutual_info_regression
+
+    from estimators.knn import ksg_mi
+    from estimators.testing import gaussian_with_mi
+
+    task = gaussian_with_mi(1.0, 1)
+    rows = []
+    for n in sizes:
+        x, y = task.sample(n, seed=n)
+        ours, t_ours = _timed(lambda: ksg_mi(x, y, k=3, seed=0))
+        theirs, t_theirs = _timed(lambda: float(mutual_info_regression(x, y[:, 0], n_neighbors=3, random_state=0)[0]))
+        rows.append(dict(n=n, ours_s=t_ours, sklearn_s=t_theirs, ours=ours, sklearn=theirs, truth=1.0))
+        print(f"  n={n:>9,}: ksg_mi {t_ours:7.2f} s, scikit-learn {t_theirs:7.2f} s", file=sys.stderr)
+    return rows
+
+
+def format_timing(rows) -> str:
+    lines = [
+        "| n | ksg_mi (s) | sklearn (s) | sklearn / ksg_mi | ksg_mi (nats) | sklearn (nats) | truth |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['n']:,} | {r['ours_s']:.2f} | {r['sklearn_s']:.2f} | {r['sklearn_s'] / r['ours_s']:.2f}x "
+            f"| {r['ours']:.4f} | {r['sklearn']:.4f} | {r['truth']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- #
+# (b) accuracy                                                                 #
+# --------------------------------------------------------------------------- #
+
+
+def _variational(task, method, seeds, settings) -> list[float]:
+    from estimators.variational import estimate_mi
+
+    values = []
+    for seed in seeds:
+        x, y = task.sample(settings.n, seed=1000 + seed)
+        est = estimate_mi(x, y, method=method, steps=settings.steps, batch_size=128, seed=seed, patience=None)
+        values.append(est.value)
+    return values
+
+
+def _ksg(task, seeds, n) -> list[float]:
+    from estimators.knn import ksg_mi_estimate
+
+    return [ksg_mi_estimate(*task.sample(n, seed=1000 + seed), k=3, seed=seed).value for seed in seeds]
+
+
+def accuracy(tasks, settings, seeds, *, ksg_n, label, bar) -> list[dict]:
+    """Every method on every task over ``seeds``: a row per task."""
+    rows = []
+    for task in tasks:
+        cells = {}
+        for method in METHODS:
+            cells[method] = _variational(task, method, seeds, settings)
+            bar.update(len(seeds))
+        cells["ksg"] = _ksg(task, seeds, ksg_n)
+        rows.append(dict(task=task.name, truth=task.mutual_information, dims=(task.dim_x, task.dim_y), cells=cells))
+        print(f"  {label}: {task.name} done", file=sys.stderr)
+    return rows
+
+
+def format_accuracy(rows, ksg_label: str) -> str:
+    columns = [*METHODS, "ksg"]
+    names = [*METHODS, ksg_label]
+    lines = [
+        "| task | dims | truth | " + " | ".join(names) + " |",
+        "|---|---|---:|" + "---:|" * len(columns),
+    ]
+    for r in rows:
+        cells = []
+        for c in columns:
+            v = np.asarray(r["cells"][c])
+            spread = f" ± {v.std(ddof=1):.2f}" if v.size > 1 else ""
+            cells.append(f"{v.mean():.2f}{spread}")
+        lines.append(f"| {r['task']} | {r['dims'][0]}x{r['dims'][1]} | {r['truth']:.2f} | " + " | ".join(cells) + " |")
+    bias = [np.mean([abs(np.mean(r["cells"][c]) - r["truth"]) for r in rows]) for c in columns]
+    lines.append("| mean abs. bias | | | " + " | ".join(f"{b:.2f}" for b in bias) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- #
+# Driver                                                                       #
+# --------------------------------------------------------------------------- #
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    """Atomically write ``payload`` as JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(payload, handle, indent=2)
+    os.replace(tmp, path)
+
+
+def _parse(argv) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, fewer steps and seeds")
+    parser.add_argument("--steps", type=int, help="override the step budget of the variational methods")
+    parser.add_argument("--skip-timing", action="store_true", help="skip table (a)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--json", type=Path, help="also write all numbers to this JSON file")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = _parse(argv)
+    import torch
+    from tqdm.auto import tqdm
+
+    from estimators.testing import benchmark_tasks, gaussian_with_mi
+
+    torch.set_num_threads(args.threads)
+    settings = QUICK if args.quick else FULL
+    if args.steps is not None:
+        settings = Settings(**{**settings.__dict__, "steps": args.steps})
+    started = time.perf_counter()
+    print(f"# bench_mi ({'quick' if args.quick else 'full'}): {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs visible, torch threads {args.threads}")
+    payload: dict = {"settings": settings.__dict__}
+
+    if not args.skip_timing:
+        print("\n## (a) KSG estimator 1: ksg_mi vs scikit-learn mutual_info_regression (1-D Gaussian, I = 1 nat, k = 3)\n")
+        payload["timing"] = ksg_timing(settings.sizes)
+        print(format_timing(payload["timing"]), flush=True)
+
+    staircase = [gaussian_with_mi(mi, 20, name=f"staircase d=20, I={mi:g}") for mi in settings.staircase]
+    tasks = benchmark_tasks()
+    runs = len(METHODS) * (len(staircase) * len(settings.seeds) + len(tasks) * len(settings.task_seeds))
+    with tqdm(total=runs, desc="variational runs", disable=args.no_progress, file=sys.stderr) as bar:
+        payload["staircase"] = accuracy(
+            staircase, settings, settings.seeds, ksg_n=settings.ksg_staircase_n, label="staircase", bar=bar)
+        print(f"\n## (b1) Gaussian staircase, x, y in R^20: mean ± std over {len(settings.seeds)} seeds, "
+              f"n = {settings.n:,} (20% held out), batch 128, {settings.steps} steps for every method; "
+              f"KSG on n = {settings.ksg_staircase_n:,}\n")
+        print(format_accuracy(payload["staircase"], f"KSG (n={settings.ksg_staircase_n:,})"), flush=True)
+        payload["tasks"] = accuracy(tasks, settings, settings.task_seeds, ksg_n=settings.n, label="tasks", bar=bar)
+    print(f"\n## (b2) Known-MI tasks: mean ± std over {len(settings.task_seeds)} seeds, n = {settings.n:,}, "
+          f"batch 128, {settings.steps} steps; KSG on the same n\n")
+    print(format_accuracy(payload["tasks"], "KSG"))
+    elapsed = time.perf_counter() - started
+    payload["elapsed_s"] = elapsed
+    print(f"\nTotal wall time {elapsed / 60:.1f} min.")
+    if args.json is not None:
+        _write_json(args.json, payload)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
