@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
 
@@ -41,7 +41,10 @@ def numeric_sum_rate(sx, noise, d):
     res = minimize(lambda r: r.sum(), x0, jac=lambda r: np.ones_like(r), method="SLSQP",
                    bounds=[(0, 50)] * a.size, constraints=[{"type": "ineq", "fun": precision}],
                    options={"ftol": 1e-13, "maxiter": 500})
-    assert res.success, res.message
+    # SLSQP may stop on "positive directional derivative" at its tolerance floor: accept
+    # any feasible end point (its value is then an upper bound on the optimum)
+    assert res.success or precision(res.x) >= -1e-9, res.message
+    assert precision(res.x) >= -1e-7
     return 0.5 * math.log(sx / d) + res.fun
 
 
@@ -171,3 +174,12 @@ def test_gradient_statistics_recovers_variances():
     assert (stats.steps, stats.workers, stats.params) == (steps, workers, params)
     with pytest.raises(ValueError, match="grads"):
         gradient_statistics(np.zeros((1, 4, 2)))
+
+
+@settings(max_examples=20)
+@given(st.floats(0.2, 5.0), st.lists(st.floats(0.1, 5.0), min_size=1, max_size=4), st.floats(0.1, 0.9))
+def test_water_filling_matches_slsqp_on_random_problems(sx, noise, f):
+    d_min = 1 / (1 / sx + sum(1 / s for s in noise))
+    d = d_min + f * (sx - d_min)
+    exact = gaussian_ceo_sum_rate(sx, noise, d).sum_rate
+    assert exact == pytest.approx(numeric_sum_rate(sx, noise, d), rel=1e-4, abs=1e-6)
