@@ -14,7 +14,10 @@ The TOML file holds the fields of :class:`inl.train.INLConfig` at top level (a
     n_train = 2000
 
 The record is appended only when training has finished, atomically, so Ctrl-C
-at any moment leaves the log as it was. Heavy imports happen inside :func:`run`.
+at any moment leaves the log as it was. Runs are deterministic and their
+``run_id`` is a function of the config, so a config whose ``run_id`` is already
+in the log is not trained again (the log would get a duplicate of a
+bit-identical line). Heavy imports happen inside :func:`run`.
 """
 
 from __future__ import annotations
@@ -53,9 +56,24 @@ def load_config(path: str | Path) -> tuple[dict, Path | None]:
     return table, (None if log is None else path.parent / log)
 
 
+def logged_run_ids(log: Path) -> set[str]:
+    """The ``run_id`` of every parseable line of ``log`` (empty if there is no log)."""
+    if not log.exists():
+        return set()
+    ids = set()
+    for line in log.read_text().splitlines():
+        try:
+            value = json.loads(line).get("run_id")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(value, str):
+            ids.add(value)
+    return ids
+
+
 def run(args: argparse.Namespace) -> int:
     from inl.runlog import append_record
-    from inl.train import INLConfig, train
+    from inl.train import INLConfig, run_id, train
 
     table, log = load_config(args.config)
     overrides = {k: getattr(args, k) for k in ("seed", "mode", "epochs") if getattr(args, k) is not None}
@@ -65,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("no run log: pass --log PATH or set log = PATH in the config")
     if not log.parent.is_dir():
         raise OSError(f"log directory {log.parent} does not exist")
+    rid = run_id(config)
+    if rid in logged_run_ids(log):
+        print(f"{rid}: already in {log}, not trained again")
+        return 0
     result = train(config, progress=not args.no_progress)
     append_record(log, result.record)
     record = result.record

@@ -58,6 +58,7 @@ __all__ = [
     "Setup",
     "prepare",
     "build_record",
+    "run_id",
 ]
 
 MODES = ("dense", "tree")
@@ -387,6 +388,23 @@ def _gate_rates(held_out: Evaluation) -> dict:
     return {v: float(gate_rate(p)) for v, p in held_out.gate_probs.items()}
 
 
+def _config_dict(config: INLConfig, graph_sha256: str | None) -> dict:
+    out = config.to_dict()
+    if graph_sha256 is not None:
+        out["graph_sha256"] = graph_sha256
+    return out
+
+
+def run_id(config: INLConfig, *, graph_sha256: str | None = None) -> str:
+    """The run's id, ``inl-<mode>-<12 hex of the config's SHA-256>-s<seed>``.
+
+    A function of the config (and of the user graph's digest, if any) alone:
+    the same config and seed give the same, bit-identical run.
+    """
+    text = json.dumps(_config_dict(config, graph_sha256), sort_keys=True)
+    return f"inl-{config.mode}-{hashlib.sha256(text.encode()).hexdigest()[:12]}-s{config.seed}"
+
+
 def build_record(config: INLConfig, setup: Setup, network: INLNetwork, exchange: Exchange) -> dict:
     """The run-log record (schema version 1) of a trained ``network``.
 
@@ -403,13 +421,9 @@ def build_record(config: INLConfig, setup: Setup, network: INLNetwork, exchange:
     test_eval = evaluate(network, views.test_views, views.test_labels)
     rates = _gate_rates(test_eval)
     context_pmf, gate_distortion = _contexts(network, views, test_eval, config)
-    config_dict = config.to_dict()
-    if setup.graph_sha256 is not None:
-        config_dict["graph_sha256"] = setup.graph_sha256
-    digest = hashlib.sha256(json.dumps(config_dict, sort_keys=True).encode()).hexdigest()
     return {
         "schema_version": SCHEMA_VERSION,
-        "run_id": f"inl-{config.mode}-{digest[:12]}-s{config.seed}",
+        "run_id": run_id(config, graph_sha256=setup.graph_sha256),
         "n_train": views.n_train,
         "n_test": views.n_test,
         "loss_range": [0.0, 1.0],
@@ -432,7 +446,7 @@ def build_record(config: INLConfig, setup: Setup, network: INLNetwork, exchange:
         "exchange_per_edge": [[u, v, f] for (u, v), f in sorted(exchange.per_edge.items())],
         "edges_used": exchange.edges_used,
         "edges_available": setup.routing.number_of_edges(),
-        "config": config_dict,
+        "config": _config_dict(config, setup.graph_sha256),
     }
 
 

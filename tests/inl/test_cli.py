@@ -40,6 +40,9 @@ def test_train_appends_one_valid_line(config_path, capsys):
     record = json.loads(lines[0])
     assert record["n_train"] == 60 and record["edges_used"] == 3 and record["config"]["mode"] == "tree"
     assert "test_acc" in capsys.readouterr().out
+    # the same config again: bit-identical run, already logged, not duplicated
+    assert main(["train", str(config_path), "--no-progress"]) == 0
+    assert "already in" in capsys.readouterr().out and len(log.read_text().splitlines()) == 1
     assert main(["train", str(config_path), "--no-progress", "--seed", "1", "--mode", "dense"]) == 0
     records = read_records(log)
     assert len(records) == 2 and records[1]["config"]["seed"] == 1 and records[1]["config"]["mode"] == "dense"
