@@ -47,8 +47,8 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -58,6 +58,16 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from estimators._critics import ConcatCritic, SeparableCritic
+from estimators._training import (
+    SCORE_LIMIT,
+    Bound,
+    held_out_values,
+    make_critic,
+    resolve_device,
+    seeded_generator,
+    split_pairs,
+    train,
+)
 from estimators._validation import (
     as_samples,
     log_base,
@@ -83,20 +93,8 @@ __all__ = [
 #: Largest exponent passed to ``exp`` (float64 overflows just above 709).
 EXP_CAP = 700.0
 
-#: Critic scores beyond this magnitude (a density ratio of e^100000) count as divergence.
-SCORE_LIMIT = 1e5
-
-#: Held-out gain (nats) that resets the early-stopping patience.
-MIN_IMPROVEMENT = 1e-3
-
 #: An InfoNCE estimate this close (nats) to its cap ln(batch) gets a note.
 INFONCE_MARGIN = 0.5
-
-#: Held-out batches used to monitor training (the final value uses all of them).
-MONITOR_BATCHES = 32
-
-Bound = Callable[[torch.Tensor], torch.Tensor]
-
 
 # --------------------------------------------------------------------------- #
 # Log-domain pieces                                                            #
@@ -386,185 +384,63 @@ _METHODS: dict[str, _Method] = {
 
 
 # --------------------------------------------------------------------------- #
-# Data, critic, training loop                                                  #
-# --------------------------------------------------------------------------- #
-
-
-@dataclass(frozen=True)
-class _Split:
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_hold: torch.Tensor
-    y_hold: torch.Tensor
-
-
-@dataclass
-class _Trace:
-    """What the loop learned: the held-out trace and the best critic so far."""
-
-    history: list[float] = field(default_factory=list)
-    best_value: float = -math.inf
-    best_step: int = 0
-    last_gain_step: int = 0
-    best_state: dict[str, torch.Tensor] | None = None
-    diverged_at: int | None = None
-    steps_run: int = 0
-
-    def record(self, step: int, value: float, critic: nn.Module) -> None:
-        self.history.append(value)
-        if value > self.best_value + MIN_IMPROVEMENT:
-            self.last_gain_step = step
-        if value > self.best_value:
-            self.best_value, self.best_step = value, step
-            self.best_state = {k: v.detach().clone() for k, v in critic.state_dict().items()}
-
-
-def _seeded_generator(seed: int | None) -> torch.Generator:
-    generator = torch.Generator()
-    if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(positive_int(seed, "seed", minimum=0))
-    return generator
-
-
-def _device(device) -> torch.device:
-    try:
-        resolved = torch.device(device)
-        torch.empty(0, device=resolved)
-    except (RuntimeError, TypeError, AssertionError) as exc:
-        raise ValueError(f"device {device!r} is not usable: {exc}") from None
-    return resolved
-
-
-def _standardizer(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """Per-coordinate z-scoring fitted on the training split (MI is invariant to it)."""
-    mean = train.mean(axis=0)
-    std = train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    return lambda a: (a - mean) / std
-
-
-def _split(x, y, holdout, generator, standardize, device) -> _Split:
-    n = x.shape[0]
-    n_hold = int(round(holdout * n))
-    if n_hold < 2 or n - n_hold < 2:
-        raise ValueError(
-            f"x and y have {n} samples: with holdout={holdout} that leaves {n - n_hold} "
-            f"training and {n_hold} held-out pairs; each needs at least 2"
-        )
-    order = torch.randperm(n, generator=generator).numpy()
-    train, hold = order[n_hold:], order[:n_hold]
-    scale_x = _standardizer(x[train]) if standardize else (lambda a: a)
-    scale_y = _standardizer(y[train]) if standardize else (lambda a: a)
-
-    def put(a: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(a, dtype=torch.float32).to(device)
-
-    return _Split(put(scale_x(x[train])), put(scale_y(y[train])), put(scale_x(x[hold])), put(scale_y(y[hold])))
-
-
-def _make_critic(critic, x_dim, y_dim, options, generator, device) -> nn.Module:
-    if isinstance(critic, nn.Module):
-        if options:
-            raise ValueError("critic_options applies only to critic='separable' or 'concat'")
-        return critic.to(device)
-    kinds = {"separable": SeparableCritic, "concat": ConcatCritic}
-    if critic not in kinds:
-        raise ValueError(f"critic must be 'separable', 'concat' or a torch.nn.Module, got {critic!r}")
-    try:
-        module = kinds[critic](x_dim, y_dim, generator=generator, **dict(options or {}))
-    except TypeError as exc:
-        raise ValueError(f"critic_options: {exc}") from None
-    return module.to(device)
-
-
-def _batches(n: int, size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Endless minibatch indices: shuffled epochs, the last partial batch dropped."""
-    while True:
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n - size + 1, size):
-            yield order[start : start + size]
-
-
-def _held_out_values(critic, bound, x, y, size: int, max_batches: int | None = None) -> torch.Tensor:
-    """The bound on consecutive held-out batches of ``size`` pairs (float64, one per batch)."""
-    count = x.shape[0] // size
-    if max_batches is not None:
-        count = min(count, max_batches)
-    with torch.no_grad():
-        values = []
-        for k in range(count):
-            rows = slice(k * size, (k + 1) * size)
-            scores = critic(x[rows], y[rows])
-            _check_scores_shape(scores, size)
-            if not _sane(scores):
-                return torch.tensor([math.nan], dtype=torch.float64)
-            values.append(bound(scores))
-    return torch.stack(values).cpu()
-
-
-def _sane(scores: torch.Tensor) -> bool:
-    """Finite and within ``SCORE_LIMIT`` (NaN compares false)."""
-    return bool((scores.abs() <= SCORE_LIMIT).all())
-
-
-def _check_scores_shape(scores: torch.Tensor, batch: int) -> None:
-    if scores.shape != (batch, batch):
-        raise ValueError(
-            f"critic must return a (batch, batch) score matrix, got shape {tuple(scores.shape)} for batch {batch}"
-        )
-
-
-def _train(critic, split, method, options, *, steps, batch, eval_batch, lr, patience, eval_every, generator, bar) -> _Trace:
-    """The one training loop: ascend the objective, monitor the held-out bound, stop early."""
-    objective, report = method.objective(options), method.report(options)
-    optimizer = torch.optim.Adam(critic.parameters(), lr=lr, foreach=True)
-    monitor = partial(_held_out_values, critic, report, split.x_hold, split.y_hold, eval_batch, MONITOR_BATCHES)
-    trace = _Trace()
-    trace.record(0, float(monitor().mean()), critic)
-    batches = _batches(split.x_train.shape[0], batch, generator)
-    for step in range(1, steps + 1):
-        idx = next(batches)
-        scores = critic(split.x_train[idx], split.y_train[idx])
-        _check_scores_shape(scores, batch)
-        loss = -objective(scores) if _sane(scores) else None
-        if loss is None or not bool(torch.isfinite(loss)):
-            trace.diverged_at = step
-            break
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        trace.steps_run = step
-        bar.update(1)
-        if step % eval_every == 0 or step == steps:
-            value = float(monitor().mean())
-            if not math.isfinite(value):
-                trace.diverged_at = step
-                break
-            trace.record(step, value, critic)
-            bar.set_postfix(held_out=f"{value:.3f}", refresh=False)
-            if patience is not None and step - trace.last_gain_step >= patience:
-                break
-    return trace
-
-
-# --------------------------------------------------------------------------- #
 # Public entry points                                                          #
 # --------------------------------------------------------------------------- #
 
 
-def _notes(trace, method, value_nats, batch, eval_batch, requested_batch, n_batches) -> list[str]:
+@dataclass(frozen=True)
+class _Plan:
+    """The validated settings of one :func:`estimate_mi` call."""
+
+    method: str
+    options: _Options
+    steps: int
+    batch_size: int
+    lr: float
+    holdout: float
+    patience: int | None
+    eval_every: int
+    base: float
+    divisor: float
+
+    def batches(self, split) -> tuple[int, int]:
+        """Training and held-out batch sizes, capped by the split's sizes."""
+        return min(self.batch_size, split.x_train.shape[0]), min(self.batch_size, split.x_hold.shape[0])
+
+
+def _plan(method, steps, batch_size, lr, holdout, patience, eval_every, clip, ema_rate, base) -> _Plan:
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
+    steps = positive_int(steps, "steps")
+    return _Plan(
+        method=method,
+        options=_Options(clip=_positive_or_inf(clip, "clip"), ema_rate=probability(ema_rate, "ema_rate", open_interval=True)),
+        steps=steps,
+        batch_size=positive_int(batch_size, "batch_size", minimum=2),
+        lr=positive_float(lr, "lr"),
+        holdout=probability(holdout, "holdout", open_interval=True),
+        patience=None if patience is None else positive_int(patience, "patience"),
+        eval_every=max(1, min(50, steps // 20)) if eval_every is None else positive_int(eval_every, "eval_every"),
+        base=float(base),
+        divisor=log_base(base),
+    )
+
+
+def _notes(trace, plan: _Plan, value_nats: float, batch: int, eval_batch: int, n_batches: int) -> list[str]:
     notes = []
     if trace.diverged_at is not None:
         notes.append(
-            f"training diverged at step {trace.diverged_at} (non-finite loss, or critic scores non-finite or beyond "
-            f"+-{SCORE_LIMIT:g}); "
-            f"reporting the best held-out value before it (step {trace.best_step})"
+            f"training diverged at step {trace.diverged_at} (non-finite loss, or critic scores non-finite "
+            f"or beyond +-{SCORE_LIMIT:g}); reporting the best held-out value before it (step {trace.best_step})"
         )
-    if batch < requested_batch:
-        notes.append(f"batch_size {requested_batch} exceeds the {batch} training pairs; used {batch}")
-    if method == "infonce" and value_nats > math.log(eval_batch) - INFONCE_MARGIN:
+    elif trace.best_step == trace.steps_run == plan.steps:
+        notes.append(
+            f"the held-out value was still at its best at the last step (steps={plan.steps}): "
+            "more steps may raise the estimate"
+        )
+    if batch < plan.batch_size:
+        notes.append(f"batch_size {plan.batch_size} exceeds the {batch} training pairs; used {batch}")
+    if plan.method == "infonce" and value_nats > math.log(eval_batch) - INFONCE_MARGIN:
         notes.append(
             f"InfoNCE cannot exceed ln({eval_batch}) = {math.log(eval_batch):.3f} nats and the estimate "
             f"is within {INFONCE_MARGIN} nats of that cap: the true MI may be larger "
@@ -695,53 +571,45 @@ def estimate_mi(
     >>> 0.1 < est.value < 0.6
     True
     """
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
+    plan = _plan(method, steps, batch_size, lr, holdout, patience, eval_every, clip, ema_rate, base)
     x_arr, y_arr = as_samples(x, "x"), as_samples(y, "y")
     same_length("x", x_arr, "y", y_arr)
-    steps = positive_int(steps, "steps")
-    requested_batch = positive_int(batch_size, "batch_size", minimum=2)
-    lr = positive_float(lr, "lr")
-    holdout = probability(holdout, "holdout", open_interval=True)
-    patience = None if patience is None else positive_int(patience, "patience")
-    eval_every = max(1, min(50, steps // 20)) if eval_every is None else positive_int(eval_every, "eval_every")
-    options = _Options(clip=_positive_or_inf(clip, "clip"), ema_rate=probability(ema_rate, "ema_rate", open_interval=True))
-    divisor = log_base(base)
-    resolved = _device(device)
-
-    generator = _seeded_generator(seed)
-    split = _split(x_arr, y_arr, holdout, generator, standardize, resolved)
-    module = _make_critic(critic, x_arr.shape[1], y_arr.shape[1], critic_options, generator, resolved)
-    batch = min(requested_batch, split.x_train.shape[0])
-    eval_batch = min(requested_batch, split.x_hold.shape[0])
-    with tqdm(total=steps, disable=not progress, desc=f"{method} MI", leave=False) as bar:
-        trace = _train(
-            module, split, _METHODS[method], options, steps=steps, batch=batch, eval_batch=eval_batch,
-            lr=lr, patience=patience, eval_every=eval_every, generator=generator, bar=bar,
+    resolved = resolve_device(device)
+    generator = seeded_generator(seed)
+    split = split_pairs(x_arr, y_arr, plan.holdout, generator, standardize, resolved)
+    module = make_critic(critic, x_arr.shape[1], y_arr.shape[1], critic_options, generator, resolved)
+    batch, eval_batch = plan.batches(split)
+    chosen = _METHODS[method]
+    with tqdm(total=plan.steps, disable=not progress, desc=f"{method} MI", leave=False) as bar:
+        trace = train(
+            module, split, chosen.objective(plan.options), chosen.report(plan.options),
+            steps=plan.steps, batch=batch, eval_batch=eval_batch, lr=plan.lr, patience=plan.patience,
+            eval_every=plan.eval_every, generator=generator, bar=bar,
         )
-    return _result(module, split, trace, method, options, batch, eval_batch, requested_batch, x_arr.shape[0], base, divisor)
+    return _result(module, split, trace, plan)
 
 
-def _result(module, split, trace, method, options, batch, eval_batch, requested_batch, n, base, divisor) -> MIEstimate:
+def _result(module: nn.Module, split, trace, plan: _Plan) -> MIEstimate:
     """Restore the best critic, evaluate it on every held-out batch, package the estimate."""
     module.load_state_dict(trace.best_state)
-    values = _held_out_values(module, _METHODS[method].report(options), split.x_hold, split.y_hold, eval_batch)
-    value_nats = float(values.mean())
-    k = values.numel()
+    batch, eval_batch = plan.batches(split)
+    report = _METHODS[plan.method].report(plan.options)
+    values = held_out_values(module, report, split.x_hold, split.y_hold, eval_batch)
+    value_nats, k = float(values.mean()), values.numel()
     stderr_nats = float(values.std(correction=1)) / math.sqrt(k) if k >= 2 else math.nan
-    notes = _notes(trace, method, value_nats, batch, eval_batch, requested_batch, k)
+    notes = _notes(trace, plan, value_nats, batch, eval_batch, k)
     if trace.diverged_at is not None:
-        warnings.warn(f"estimate_mi(method={method!r}): {notes[0]}", RuntimeWarning, stacklevel=3)
-    value, stderr = value_nats / divisor, stderr_nats / divisor
+        warnings.warn(f"estimate_mi(method={plan.method!r}): {notes[0]}", RuntimeWarning, stacklevel=3)
+    value, stderr = value_nats / plan.divisor, stderr_nats / plan.divisor
     return MIEstimate(
         value=value,
         stderr=stderr,
         ci_low=value - 1.96 * stderr,
         ci_high=value + 1.96 * stderr,
-        method=method,
-        n=n,
-        base=float(base),
-        history=tuple(v / divisor for v in trace.history),
+        method=plan.method,
+        n=split.x_train.shape[0] + split.x_hold.shape[0],
+        base=plan.base,
+        history=tuple(v / plan.divisor for v in trace.history),
         notes=tuple(notes),
     )
 
