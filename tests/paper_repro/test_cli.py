@@ -1,0 +1,51 @@
+"""The ``repro`` command's arguments and the table writer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from paper_repro import cli, dinl
+from paper_repro._table import Comparison, Detail, Report, fmt, write_table
+from ratebound.cli import main
+
+
+def _parse(*argv):
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_defaults_and_settings():
+    args = _parse()
+    assert (args.target, args.quick, args.out, args.seeds) == ("all", False, "repro_out", None)
+    assert cli.settings_for(dinl, args) == dinl.Settings.full()
+    assert cli.settings_for(dinl, _parse("dinl", "--quick")).seeds == 3
+    assert cli.settings_for(dinl, _parse("dinl", "--seeds", "7")).seeds == 7
+    assert dinl.Settings.full().seeds >= 5
+
+
+def test_bad_arguments_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["repro", "nonsense", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert main(["repro", "dinl", "--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert "--seeds" in capsys.readouterr().err
+
+
+def test_write_table(tmp_path):
+    report = Report(title="T", source="S", comparisons=[Comparison("q", "1", "2", "differs")],
+                    details=[Detail("D", ("a", "b"), [("x|y", "1")])], choices=["c"], differences=["d"])
+    md, js = write_table(tmp_path, report, {"value": float("nan"), "n": 3})
+    text = md.read_text()
+    assert "| q | 1 | 2 | differs |" in text and "x\\|y" in text
+    data = json.loads(js.read_text())
+    assert data["value"] is None and data["n"] == 3 and data["choices"] == ["c"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.json", "table.md"]
+
+
+def test_fmt():
+    assert fmt(None) == "n/a" and fmt(float("nan")) == "n/a" and fmt(True) == "yes"
+    assert fmt(3) == "3" and fmt(0.123456) == "0.1235" and fmt(1e-16) == "0" and fmt(2e-5) == "2.000e-05"

@@ -1,0 +1,65 @@
+"""The expert-bank reproduction: the selection sweep against closed forms, and end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from paper_repro import expert_bank as eb
+
+
+def test_gibbs_posterior_limits():
+    emp = np.array([[0.1, 0.3, 0.2], [0.5, 0.0, 0.4]])
+    assert np.allclose(eb.gibbs_posteriors(emp, 0.0, 50), 1 / 3)
+    hard = eb.gibbs_posteriors(emp, 100.0, 50)
+    assert np.array_equal(hard.argmax(axis=1), [0, 1]) and hard.max(axis=1) == pytest.approx(1.0)
+
+
+def _synthetic_losses(k=4, n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.random((k, n)) < np.linspace(0.1, 0.3, k)[:, None]).astype(float)
+
+
+def test_selection_sweep_information_and_bounds():
+    settings = eb.Settings(m=30, n_subsets=800, alphas=(0.0, 0.5, 2.0, 20.0))
+    losses = _synthetic_losses()
+    sweep = eb.selection_sweep(losses, settings)
+    assert sweep[0].mi == pytest.approx(0.0, abs=1e-12)  # alpha = 0: data-independent
+    assert sweep[0].gap == pytest.approx(0.0, abs=4 * sweep[0].gap_stderr + 1e-12)
+    mis = [p.mi for p in sweep]
+    assert all(b > a for a, b in zip(mis, mis[1:]))
+    union = math.sqrt(2 * 0.25 * math.log(4) / 30)
+    for p in sweep:
+        assert p.union == pytest.approx(union)
+        assert p.mi <= math.log(4) + 1e-12
+        assert p.xu_raginsky <= p.union + 1e-12
+        assert p.xu_raginsky_high >= p.gap - 3 * p.gap_stderr  # Xu-Raginsky holds (pool = population)
+        assert p.risk - p.train_risk == pytest.approx(p.gap)
+
+
+def test_confidence_gate_rows_and_temperature():
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.ones(10), size=(3, 50))
+    sharp = eb.confidence_gate(probs, 0.01)
+    assert np.allclose(sharp.sum(axis=1), 1.0)
+    assert np.array_equal(sharp.argmax(axis=1), probs.max(axis=2).argmax(axis=0))
+    assert np.allclose(eb.confidence_gate(probs, 1e6), 1 / 3)
+
+
+@pytest.mark.filterwarnings("ignore:Number of distinct clusters")
+def test_end_to_end_small(tmp_path):
+    settings = eb.Settings(n_experts=3, expert_samples=120, expert_epochs=3, n_subsets=60,
+                           alphas=(0.0, 1.0), n_contexts=4, betas=(1.0, 10.0, 100.0))
+    data = eb.reproduce(tmp_path, settings, progress=False)
+    table = json.loads((tmp_path / "table.json").read_text())
+    assert table["sweep"][0]["alpha"] == 0.0 and len(table["sweep"]) == 2
+    assert table["sweep"][1]["mi"] > table["sweep"][0]["mi"]
+    assert 0.0 <= table["gate_rate_bits"] <= math.log2(3) + 1e-9
+    assert table["label_rd_max_abs_error_nats"] < 1e-4  # Blahut-Arimoto vs the closed form
+    assert data["paper"]["source"].startswith("arXiv 2605.05278")
+    for stem in ("bank_sweep", "accuracy_rate", "label_rd_check"):
+        assert (tmp_path / f"{stem}.png").exists() and (tmp_path / f"{stem}.pdf").exists()
+    assert "Paper versus ours" in (tmp_path / "table.md").read_text()
