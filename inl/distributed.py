@@ -610,6 +610,7 @@ def run_distributed(
     graph: nx.Graph | None = None,
     log: str | os.PathLike | None = None,
     progress: bool = True,
+    start_method: str = "forkserver",
     _fail_rank: int | None = None,
     _fail_at_step: int = 0,
     _fail_mode: str = "exit",
@@ -641,6 +642,12 @@ def run_distributed(
         A JSONL run log to which rank 0 appends the record (atomically, only on success).
     progress : bool
         A tqdm bar over epochs (drawn by the root's process).
+    start_method : str
+        ``"forkserver"`` (default on POSIX) or ``"spawn"``: how the rank processes
+        start. Both give fresh single-threaded processes (never a fork of this,
+        possibly multi-threaded, process); the fork server imports torch and this
+        module once and forks every rank from there, where ``"spawn"`` imports
+        them once per rank (seconds of CPU each).
 
     Returns
     -------
@@ -671,7 +678,7 @@ def run_distributed(
     with tempfile.TemporaryDirectory(prefix="inl-dist-") as folder:
         job = _job(config, world_size=world_size, backend=backend, timeout=timeout, graph=graph,
                    log=log, progress=progress, fault=fault, folder=folder)
-        _launch(job, deadline)
+        _launch(job, deadline, _start_context(start_method))
         with open(Path(folder) / _RESULT, "rb") as fh:
             return pickle.load(fh)
 
@@ -702,12 +709,23 @@ def _make_fault(config, rank, step, mode) -> _Fault | None:
     return _Fault(rank=rank, step=positive_int(step, "_fail_at_step", minimum=0), kind=mode)
 
 
-def _launch(job: _Job, deadline: float | None) -> None:
-    """Start the ranks, wait for all of them, stop every survivor when one fails."""
+def _start_context(method: str):
     import multiprocessing
+
+    if method not in ("forkserver", "spawn"):
+        raise ValueError(f"start_method must be 'forkserver' or 'spawn', got {method!r}")
+    if method not in multiprocessing.get_all_start_methods():
+        method = "spawn"
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload([__name__])
+    return context
+
+
+def _launch(job: _Job, deadline: float | None, context) -> None:
+    """Start the ranks, wait for all of them, stop every survivor when one fails."""
     from multiprocessing.connection import wait
 
-    context = multiprocessing.get_context("spawn")
     (Path(job.folder) / _ERRORS).mkdir()
     procs = [
         context.Process(target=_spawned_rank, args=(r, job), name=f"inl-rank-{r}", daemon=True)

@@ -19,7 +19,14 @@ Reproducibility: everything random derives from ``config.seed`` (per-node
 initialisation and noise generators, the data order of each epoch, the
 k-means of the contexts) and from ``config.graph_seed`` (the network); global
 random state is never touched. With ``deterministic=True`` and a fixed
-``threads`` the record is bit-identical across runs.
+``threads`` the record is bit-identical across runs (and processes).
+
+The pieces are public so that other trainers (one process per node) reuse them
+rather than copy them: :func:`prepare` (graph, routing, views),
+:func:`build_network` (initialisation from the seed), :func:`batch_order` (the
+data order), :func:`inl.model.node_generators` (the sampling noise),
+:func:`inl.model.node_objective` (each node's share of the loss) and
+:func:`build_record` (the log line of a trained network).
 """
 
 from __future__ import annotations
@@ -370,7 +377,7 @@ def _contexts(network, views: Views, held_out: Evaluation, config) -> tuple[list
     from sklearn.cluster import KMeans
 
     x = held_out.root_input
-    n_clusters = min(config.n_contexts, x.shape[0])
+    n_clusters = min(config.n_contexts, np.unique(x, axis=0).shape[0])
     km = KMeans(n_clusters=n_clusters, n_init=4, random_state=derive_seed(config.seed, "contexts") % 2**32)
     labels = km.fit_predict(x)
     present = np.unique(labels)

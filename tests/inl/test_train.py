@@ -148,3 +148,12 @@ def test_digits_views_train_end_to_end():
     run = train(config, progress=False)
     assert run.record["n_train"] + run.record["n_test"] == 1797
     assert run.test_acc > 0.5  # chance is 0.1
+
+
+@pytest.mark.slow
+def test_default_config_tree_matches_dense_with_less_exchange():
+    dense = train(INLConfig(mode="dense", threads=1), progress=False)
+    tree = train(INLConfig(mode="tree", threads=1), progress=False)
+    assert dense.test_acc > 0.9 and tree.test_acc > 0.9
+    assert abs(dense.test_acc - tree.test_acc) < 0.03
+    assert tree.exchange_floats < 0.6 * dense.exchange_floats
