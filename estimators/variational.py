@@ -59,6 +59,7 @@ from tqdm.auto import tqdm
 
 from estimators._critics import ConcatCritic, SeparableCritic
 from estimators._training import (
+    MIN_IMPROVEMENT,
     SCORE_LIMIT,
     Bound,
     held_out_values,
@@ -433,10 +434,10 @@ def _notes(trace, plan: _Plan, value_nats: float, batch: int, eval_batch: int, n
             f"training diverged at step {trace.diverged_at} (non-finite loss, or critic scores non-finite "
             f"or beyond +-{SCORE_LIMIT:g}); reporting the best held-out value before it (step {trace.best_step})"
         )
-    elif trace.best_step == trace.steps_run == plan.steps:
+    elif trace.last_gain_step == trace.steps_run == plan.steps:
         notes.append(
-            f"the held-out value was still at its best at the last step (steps={plan.steps}): "
-            "more steps may raise the estimate"
+            f"the held-out value was still rising (by > {MIN_IMPROVEMENT:g} nats) at the last step "
+            f"(steps={plan.steps}): more steps may raise the estimate"
         )
     if batch < plan.batch_size:
         notes.append(f"batch_size {plan.batch_size} exceeds the {batch} training pairs; used {batch}")

@@ -321,6 +321,23 @@ def test_early_stopping_cuts_the_run(gaussian_pairs):
     assert len(est.history) < 400 // 10
 
 
+def test_without_patience_every_evaluation_is_kept_and_rising_trace_is_noted(gaussian_pairs):
+    options = dict(steps=40, eval_every=10, patience=None, batch_size=64, critic_options=QUICK["critic_options"])
+    rising = estimate_mi(*gaussian_pairs, seed=0, lr=2e-3, **options)
+    assert len(rising.history) == 40 // 10 + 1  # step 0 and every 10th step
+    assert rising.history[-1] > max(rising.history[:-1]) + 1e-3
+    assert any("still rising" in note for note in rising.notes)
+    flat = estimate_mi(*gaussian_pairs, seed=0, lr=1e-7, **options)  # gains far below 1e-3 nats
+    assert not any("still rising" in note for note in flat.notes)
+
+
+def test_standardize_makes_affine_rescaling_irrelevant(gaussian_pairs):
+    x, y = gaussian_pairs
+    plain = estimate_mi(x, y, seed=5, **QUICK)
+    rescaled = estimate_mi(1e3 * x - 7.0, 0.01 * y + 3.0, seed=5, **QUICK)
+    assert rescaled.value == pytest.approx(plain.value, abs=1e-4)
+
+
 def test_custom_critic_module_is_trained_in_place(gaussian_pairs):
     critic = SeparableCritic(1, 1, hidden=8, depth=1, embed_dim=4, generator=torch.Generator().manual_seed(0))
     before = [p.detach().clone() for p in critic.parameters()]
