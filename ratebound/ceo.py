@@ -377,8 +377,9 @@ def vector_gaussian_ceo_sum_rate(source_cov, gains, noise_covs, distortion_cov, 
     kx, hs, sigmas, d = _vector_inputs(source_cov, gains, noise_covs, distortion_cov)
     ccp_steps = positive_int(ccp_steps, "ccp_steps", minimum=0)
     kx_inv, d_inv = np.linalg.inv(kx), np.linalg.inv(d)
-    if np.linalg.eigvalsh(kx_inv - d_inv).min() >= -1e-12:  # D >= K_X: nothing to send
-        return CEOResult(0.0, np.zeros(len(hs)), None, "optimal", 0.0, float(np.linalg.eigvalsh(kx_inv - d_inv).min()))
+    prior_slack = float(np.linalg.eigvalsh(kx_inv - d_inv).min())
+    if prior_slack >= -1e-12:  # D >= K_X: the prior alone meets the target, nothing to send
+        return CEOResult(0.0, np.zeros(len(hs)), None, "optimal", 0.0, prior_slack)
     bs, status = _solve_vector(kx_inv, hs, sigmas, d_inv, None)
     rates, m_of_b = _vector_rates(kx_inv, hs, sigmas, bs)
     cond = rates.sum() - 0.5 * (_logdet(m_of_b) - _logdet(kx_inv))

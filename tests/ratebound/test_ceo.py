@@ -134,7 +134,8 @@ def test_vector_independent_components_add_up():
     noise = [np.diag([0.5, 1.0]), np.diag([1.0, 0.3])]
     d = np.diag([0.3, 0.25])
     vec = vector_gaussian_ceo_sum_rate(kx, [np.eye(2), np.eye(2)], noise, d)
-    expected = gaussian_ceo_sum_rate(2.0, [0.5, 1.0], 0.3).sum_rate + gaussian_ceo_sum_rate(1.0, [1.0, 0.3], 0.25).sum_rate
+    expected = (gaussian_ceo_sum_rate(2.0, [0.5, 1.0], 0.3).sum_rate
+                + gaussian_ceo_sum_rate(1.0, [1.0, 0.3], 0.25).sum_rate)
     assert vec.sum_rate == pytest.approx(expected, rel=1e-5)
     assert vec.rates.sum() == pytest.approx(vec.sum_rate, rel=1e-12)
 

@@ -10,8 +10,6 @@ import pytest
 
 from ratebound.cli import main
 
-pytest.importorskip("estimators.blahut_arimoto", reason="Blahut-Arimoto not in this checkout yet")
-
 
 def run_cli(argv):
     out, err = io.StringIO(), io.StringIO()

@@ -134,7 +134,6 @@ def _binary_entropy(p):
 
 def test_rdg_bound_from_logged_gate_fields():
     """D(R_g) by Blahut-Arimoto: a uniform context with Hamming gate loss has R(D) = ln 2 - h(D)."""
-    pytest.importorskip("estimators.blahut_arimoto", reason="Blahut-Arimoto not in this checkout yet")
     rate = math.log(2) - _binary_entropy(0.1)  # so D(R_g) = 0.1
     runs = [
         RunRecord(run_id=str(i), n_train=100, loss_range=(0.0, 1.0), gate_rate=rate,
