@@ -482,7 +482,7 @@ def independent_sum_rate(source_var, noise_var, n_workers, distortion, *, dims=1
 
     Examples
     --------
-    >>> independent_sum_rate(1.0, 1.0, 1, 2.0) == aggregation_sum_rate(1.0, 1.0, 1, 2.0)
+    >>> math.isclose(independent_sum_rate(1.0, 1.0, 1, 2.0), aggregation_sum_rate(1.0, 1.0, 1, 2.0))
     True
     """
     sx, sn, workers, d, dims = _aggregation_inputs(source_var, noise_var, n_workers, distortion, dims)

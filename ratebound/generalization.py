@@ -125,8 +125,8 @@ def union_bound(n_hypotheses, n, *, sigma=0.5) -> float:
 
     Examples
     --------
-    >>> round(union_bound(2, 2 * 0.25 * 0.6931471805599453 / 0.01), 6)
-    0.1
+    >>> round(union_bound(4, 100), 6)
+    0.083255
     """
     k = positive_int(n_hypotheses, "n_hypotheses")
     return xu_raginsky(math.log(k), n, sigma=sigma)
