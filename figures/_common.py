@@ -87,6 +87,15 @@ def save_figure(fig: Figure, path_stem, *, formats=("png", "pdf"), dpi: int = 15
     -------
     tuple of pathlib.Path
         The written files, in the order of ``formats``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from figures import plot_network
+    >>> import networkx as nx
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> [p.name for p in save_figure(plot_network(nx.path_graph(3)), folder / "net")]
+    ['net.png', 'net.pdf']
     """
     if not isinstance(fig, Figure):
         raise ValueError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")

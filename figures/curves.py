@@ -52,6 +52,16 @@ def plot_rd_curve(curve, *, closed_form: Callable[[float], float] | None = None,
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import math
+    >>> from estimators import rd_curve
+    >>> curve = rd_curve([0.5, 0.5], [[0, 1], [1, 0]], [0.5, 1, 2, 4, 8])
+    >>> h = lambda d: -(d * math.log(d) + (1 - d) * math.log(1 - d)) if 0 < d < 1 else 0.0
+    >>> fig = plot_rd_curve(curve, closed_form=lambda d: max(0.0, math.log(2) - h(d)))
+    >>> fig.axes[0].get_ylabel()
+    'rate $R(D)$ [nats]'
     """
     fig, ax = new_axes(ax)
     distortions, rates = _curve_arrays(curve, "distortions", "rates")
