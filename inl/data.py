@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 #: Where Debian's ``dataset-fashion-mnist`` package installs the idx files.
-FASHION_MNIST_DIR = "/usr/share/dataset-fashion-mnist"
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
 
 @dataclass(frozen=True)
@@ -224,8 +224,9 @@ def fashion_mnist_views(
 
     ``path`` is a directory holding ``train-images-idx3-ubyte``,
     ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte`` and
-    ``t10k-labels-idx1-ubyte`` (each possibly ``.gz``), as installed by Debian's
-    ``dataset-fashion-mnist``. Pixels are scaled to ``[0, 1]`` and cut in
+    ``t10k-labels-idx1-ubyte`` (each possibly ``.gz``), as Debian's
+    ``dataset-fashion-mnist`` installs them in :data:`FASHION_MNIST_DIR`
+    (``/usr/share/datasets/fashion-mnist``). Pixels are scaled to ``[0, 1]`` and cut in
     row-major order into ``n_views`` horizontal strips. ``n_train`` / ``n_test``
     keep a random subset (drawn with ``seed``) of the official splits.
     """
