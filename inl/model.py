@@ -193,6 +193,8 @@ class NodeModule(nn.Module):
         tau: float = 1.0,
         force_choice: int | None = None,
     ) -> NodeOutput:
+        if training and generator is None:
+            raise ValueError("generator is required when training (sampling noise is never global)")
         if len(received) != self.n_children:
             raise ValueError(f"received must hold {self.n_children} messages, got {len(received)}")
         parts, kl = list(received), None

@@ -142,6 +142,8 @@ def test_node_module_errors():
                    n_classes=2, generator=g)
     node = NodeModule(view_dim=3, n_children=1, latent_width=2, hidden_width=2, gate_choices=2,
                       n_classes=None, generator=g)
+    with pytest.raises(ValueError, match="generator is required when training"):
+        node(torch.zeros(1, 3), [torch.zeros(1, 2)], training=True)
     with pytest.raises(ValueError, match="received must hold 1"):
         node(torch.zeros(1, 3), [])
     with pytest.raises(ValueError, match="view_dims"):
