@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,9 @@ def load_array(path: str, name: str) -> np.ndarray:
         if suffix == ".npy":
             arr = np.load(p, allow_pickle=False)
         elif suffix == ".csv":
-            arr = np.loadtxt(p, delimiter=",", dtype=np.float64, ndmin=1)
+            with warnings.catch_warnings():  # an empty file is reported below, not warned about
+                warnings.filterwarnings("ignore", message="loadtxt: input contained no data")
+                arr = np.loadtxt(p, delimiter=",", dtype=np.float64, ndmin=1)
         else:
             raise ValueError(f"{name} {path}: unsupported file type {suffix or '(none)'}; use .npy or .csv")
     except (OSError, EOFError) as exc:
@@ -59,8 +62,12 @@ def load_array(path: str, name: str) -> np.ndarray:
         if str(exc).startswith(f"{name} {path}"):
             raise
         raise ValueError(f"{name} {path}: not a numeric array: {str(exc).splitlines()[0]}") from None
+    if not isinstance(arr, np.ndarray):  # e.g. an .npz archive named .npy
+        raise ValueError(f"{name} {path}: not a single .npy array")
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{name} {path}: not a numeric array (dtype {arr.dtype})")
+    if arr.size == 0:
+        raise ValueError(f"{name} {path}: the array is empty")
     return np.asarray(arr, dtype=np.float64)
 
 

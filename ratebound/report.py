@@ -1,7 +1,8 @@
 r"""Every bound a group of logged runs allows, with its terms.
 
 :func:`bound_report` groups validated run records (:mod:`ratebound.runs`) by
-their ``config`` and, for each group, computes each bound whose fields are
+their ``config`` (leaving out the seed keys, so that repetitions of one setting
+on independent training sets form one group) and, for each group, computes each bound whose fields are
 logged and says, for each other bound, which fields it would need.
 
 Kinds. A bound is a **certificate** when every term is either logged exactly

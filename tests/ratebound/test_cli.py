@@ -131,6 +131,9 @@ def test_mi_ksg_and_plugin(tmp_path):
         (lambda d: (d / "x.npy").write_bytes(b"not numpy"), "ksg"),
         (lambda d: (d / "x.csv").write_text("a,b\nc,d\n"), "ksg"),
         (lambda d: (d / "x.csv").write_text("0.5\n1.5\n2.5\n"), "plugin"),
+        (lambda d: (d / "x.csv").write_text(""), "ksg"),
+        (lambda d: np.savez(d / "x.npz", a=np.arange(3.0)) or (d / "x.npz").rename(d / "x.npy"), "ksg"),
+        (lambda d: np.save(d / "x.npy", np.array(["a", "b", "c"])), "ksg"),
     ],
 )
 def test_mi_bad_inputs(tmp_path, make, method):
