@@ -46,6 +46,7 @@ _EXPORTS = {
     "GroupReport": "report",
     "bound_report": "report",
     "group_runs": "report",
+    "SEED_KEYS": "report",
 }
 
 __all__ = sorted(_EXPORTS)
