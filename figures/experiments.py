@@ -54,7 +54,7 @@ def plot_accuracy_vs_exchange(variants: Mapping, *, ax=None):
     return fig
 
 
-def plot_bound_terms(terms: Mapping, measured: Mapping, *, ax=None):
+def plot_bound_terms(terms: Mapping, measured: Mapping, *, ymax: float = 1.0, ax=None):
     """Stacked terms of ``D(R_g) + delta_m + sqrt(2 sigma^2 I(S;W)/m)`` against the measured risk.
 
     Parameters
@@ -64,13 +64,15 @@ def plot_bound_terms(terms: Mapping, measured: Mapping, *, ax=None):
         and ``generalization`` (e.g. ``ratebound.RDGBound``), all in loss units.
     measured : mapping
         ``{label: risk}``, the measured test risk of each label (same loss).
+    ymax : float, default 1
+        Top of the risk axis (1 is the whole range of a 0-1 risk; a smaller
+        value zooms in on the distortion terms). A total above ``ymax`` is cut
+        at the top and its value written there; above 1 it is marked vacuous.
     ax : matplotlib.axes.Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
-        The vertical axis is the 0-1 risk, ``[0, 1]``; a total above 1 (a
-        vacuous bound) is cut at the top and its value written above the bar.
     """
     terms = _nonempty_mapping(terms, "terms")
     labels = list(terms)
@@ -92,15 +94,14 @@ def plot_bound_terms(terms: Mapping, measured: Mapping, *, ax=None):
     ax.set_xlabel("model (run group)")
     ax.set_ylabel("expected 0-1 risk")
     ax.set_title("Rate-distortion-generalisation bound against measured risk")
-    top = float(bottom.max())
-    if top > 1.0:  # a 0-1 risk above 1 is vacuous: keep the measured risk readable, print the totals
-        ax.set_ylim(0, 1.15)
-        for xi, total in zip(x, bottom):
-            if total > 1.0:
-                ax.annotate(f"total {total:.3g}\n(vacuous, off scale)", (xi, 1.0), ha="center", va="bottom",
-                            fontsize=8)
-    else:
-        ax.set_ylim(0, 1.0)
+    ymax = float(ymax)
+    if not ymax > 0:
+        raise ValueError(f"ymax must be > 0, got {ymax}")
+    for xi, total in zip(x, bottom):
+        if total > ymax:
+            note = " (vacuous)" if total > 1.0 else ""
+            ax.annotate(f"total {total:.3g}{note}\noff scale", (xi, ymax), ha="center", va="bottom", fontsize=8)
+    ax.set_ylim(0, ymax * 1.15 if float(bottom.max()) > ymax else ymax)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     return fig

@@ -232,7 +232,13 @@ def _figures(out_dir: Path, runs: dict, summary: dict) -> list[str]:
         ax.set_title(f"D(R_g) of the root gate: {variant}")
     figures.save_figure(fig, out_dir / "distortion_rate")
     terms = {v: summary["variants"][v]["bound_terms"] for v in VARIANTS}
-    fig = figures.plot_bound_terms(terms, {v: summary["variants"][v]["test_risk"] for v in VARIANTS})
+    risks = {v: summary["variants"][v]["test_risk"] for v in VARIANTS}
+    fig = Figure(figsize=(12.0, 4.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    whole, zoom = fig.subplots(1, 2)
+    figures.plot_bound_terms(terms, risks, ax=whole)
+    figures.plot_bound_terms(terms, risks, ymax=2.5 * max(risks.values()), ax=zoom)
+    zoom.set_title("The same, zoomed on D(R_g) + delta_m against the test risk")
     figures.save_figure(fig, out_dir / "bound_terms")
     saved += ["network.png", "accuracy_vs_exchange.png", "distortion_rate.png", "bound_terms.png"]
     return saved

@@ -219,3 +219,13 @@ def test_bound_terms_vacuous_total_is_written_not_drawn_off_scale():
     ax = fig.axes[0]
     assert ax.get_ylim() == pytest.approx((0.0, 1.15))
     assert any("5.1" in t.get_text() and "vacuous" in t.get_text() for t in ax.texts)
+
+
+def test_bound_terms_zoomed_axis():
+    fig = figures.plot_bound_terms({"tree": _Bound(0.1, 0.05, 0.2)}, {"tree": 0.12}, ymax=0.2)
+    ax = fig.axes[0]
+    assert ax.get_ylim()[1] == pytest.approx(0.23)
+    texts = [t.get_text() for t in ax.texts]
+    assert any("0.35" in t and "vacuous" not in t for t in texts)
+    with pytest.raises(ValueError, match="ymax"):
+        figures.plot_bound_terms({"tree": _Bound(0.1, 0.05, 0.2)}, {"tree": 0.12}, ymax=0)
