@@ -120,6 +120,12 @@ STARTUP_TIMEOUT = 300.0
 #: Seconds the launcher lets the other ranks report their own errors after one failed.
 FAILURE_GRACE = 3.0
 _RESULT, _ERRORS = "result.pkl", "errors"
+#: Modules the fork server imports once for all ranks: beside this one, what
+#: ``torch.use_deterministic_algorithms`` (dynamo, inductor), the first parameter
+#: initialisation (``torch.nn.utils.skip_init``: meta tensors, sympy) and rank 0's
+#: contexts (k-means) import lazily, seconds of CPU per process each.
+_PRELOAD = ("torch._dynamo", "torch._inductor.config", "torch.fx.experimental.symbolic_shapes",
+            "sklearn.cluster")
 
 
 class DistributedTrainingError(RuntimeError):
@@ -718,7 +724,7 @@ def _start_context(method: str):
         method = "spawn"
     context = multiprocessing.get_context(method)
     if method == "forkserver":
-        context.set_forkserver_preload([__name__])
+        context.set_forkserver_preload([*_PRELOAD, __name__])
     return context
 
 
