@@ -63,3 +63,16 @@ def test_end_to_end_small(tmp_path):
     for stem in ("bank_sweep", "accuracy_rate", "label_rd_check"):
         assert (tmp_path / f"{stem}.png").exists() and (tmp_path / f"{stem}.pdf").exists()
     assert "Paper versus ours" in (tmp_path / "table.md").read_text()
+
+
+def _point(alpha, mi, gap, xr, union=0.2, se=0.001):
+    return eb.SweepPoint(alpha=alpha, mi=mi, mi_low=mi, mi_high=mi, gap=gap, gap_stderr=se, train_risk=0.1,
+                         risk=0.1 + gap, xu_raginsky=xr, xu_raginsky_high=xr, union=union)
+
+
+def test_claims_detect_a_violated_bound_and_non_monotone_tracking():
+    good = eb.check_claims([_point(0, 0.0, 0.0, 0.0), _point(1, 0.2, 0.02, 0.05), _point(2, 0.5, 0.03, 0.08)])
+    assert good.spearman_mi_gap == pytest.approx(1.0) and good.xu_raginsky_holds and good.mi_monotone_in_alpha
+    assert good.looseness == pytest.approx((2.5, 8 / 3))
+    bad = eb.check_claims([_point(0, 0.0, 0.05, 0.0), _point(1, 0.2, 0.01, 0.05), _point(2, 0.1, 0.03, 0.3)])
+    assert not bad.xu_raginsky_holds and not bad.mi_monotone_in_alpha and bad.spearman_mi_gap < 0.9
