@@ -188,7 +188,11 @@ def _parse(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, fewer steps and seeds")
     parser.add_argument("--steps", type=int, help="override the step budget of the variational methods")
-    parser.add_argument("--skip-timing", action="store_true", help="skip table (a)")
+    parser.add_argument("--seeds", type=int, help="override the number of seeds of table (b)")
+    parser.add_argument(
+        "--sections", nargs="+", choices=("timing", "staircase", "tasks"), default=("timing", "staircase", "tasks"),
+        help="which tables to produce (default all)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--json", type=Path, help="also write all numbers to this JSON file")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -206,30 +210,38 @@ def main(argv=None) -> int:
     settings = QUICK if args.quick else FULL
     if args.steps is not None:
         settings = Settings(**{**settings.__dict__, "steps": args.steps})
+    if args.seeds is not None:
+        seeds = tuple(range(args.seeds))
+        settings = Settings(**{**settings.__dict__, "seeds": seeds, "task_seeds": seeds})
     started = time.perf_counter()
     print(f"# bench_mi ({'quick' if args.quick else 'full'}): {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs visible, torch threads {args.threads}")
     payload: dict = {"settings": settings.__dict__}
 
-    if not args.skip_timing:
+    if "timing" in args.sections:
         print("\n## (a) KSG estimator 1: ksg_mi vs scikit-learn mutual_info_regression (1-D Gaussian, I = 1 nat, k = 3)\n")
         payload["timing"] = ksg_timing(settings.sizes)
         print(format_timing(payload["timing"]), flush=True)
 
     staircase = [gaussian_with_mi(mi, 20, name=f"staircase d=20, I={mi:g}") for mi in settings.staircase]
     tasks = benchmark_tasks()
-    runs = len(METHODS) * (len(staircase) * len(settings.seeds) + len(tasks) * len(settings.task_seeds))
-    with tqdm(total=runs, desc="variational runs", disable=args.no_progress, file=sys.stderr) as bar:
-        payload["staircase"] = accuracy(
-            staircase, settings, settings.seeds, ksg_n=settings.ksg_staircase_n, label="staircase", bar=bar)
-        print(f"\n## (b1) Gaussian staircase, x, y in R^20: mean ± std over {len(settings.seeds)} seeds, "
-              f"n = {settings.n:,} (20% held out), batch 128, {settings.steps} steps for every method; "
-              f"KSG on n = {settings.ksg_staircase_n:,}\n")
-        print(format_accuracy(payload["staircase"], f"KSG (n={settings.ksg_staircase_n:,})"), flush=True)
-        payload["tasks"] = accuracy(tasks, settings, settings.task_seeds, ksg_n=settings.n, label="tasks", bar=bar)
-    print(f"\n## (b2) Known-MI tasks: mean ± std over {len(settings.task_seeds)} seeds, n = {settings.n:,}, "
-          f"batch 128, {settings.steps} steps; KSG on the same n\n")
-    print(format_accuracy(payload["tasks"], "KSG"))
+    runs = len(METHODS) * (
+        len(staircase) * len(settings.seeds) * ("staircase" in args.sections)
+        + len(tasks) * len(settings.task_seeds) * ("tasks" in args.sections)
+    )
+    with tqdm(total=runs, desc="variational runs", disable=args.no_progress or not runs, file=sys.stderr) as bar:
+        if "staircase" in args.sections:
+            payload["staircase"] = accuracy(
+                staircase, settings, settings.seeds, ksg_n=settings.ksg_staircase_n, label="staircase", bar=bar)
+            print(f"\n## (b1) Gaussian staircase, x, y in R^20: mean ± std over {len(settings.seeds)} seeds, "
+                  f"n = {settings.n:,} (20% held out), batch 128, {settings.steps} steps for every method; "
+                  f"KSG on n = {settings.ksg_staircase_n:,}\n")
+            print(format_accuracy(payload["staircase"], f"KSG (n={settings.ksg_staircase_n:,})"), flush=True)
+        if "tasks" in args.sections:
+            payload["tasks"] = accuracy(tasks, settings, settings.task_seeds, ksg_n=settings.n, label="tasks", bar=bar)
+            print(f"\n## (b2) Known-MI tasks: mean ± std over {len(settings.task_seeds)} seeds, n = {settings.n:,}, "
+                  f"batch 128, {settings.steps} steps; KSG on the same n\n")
+            print(format_accuracy(payload["tasks"], "KSG"), flush=True)
     elapsed = time.perf_counter() - started
     payload["elapsed_s"] = elapsed
     print(f"\nTotal wall time {elapsed / 60:.1f} min.")
