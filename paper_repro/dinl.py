@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from paper_repro._notes import recorded_warnings
 from paper_repro._table import Comparison, Detail, Report, fmt, write_atomic, write_table
 
 __all__ = ["Settings", "reproduce", "VARIANTS"]
@@ -127,13 +128,19 @@ def train_all(settings: Settings, log_path: Path, *, progress: bool = True) -> d
 
 
 def bound_terms(log_path: Path) -> dict[str, dict]:
-    """``run_id -> terms`` of the D-INL bound, via the package's run-log reader and report."""
+    """``run_id -> terms`` of the D-INL bound, via the package's run-log reader and report.
+
+    The key ``"_warnings"`` holds the warnings raised while bounding.
+    """
     from ratebound.report import bound_report
     from ratebound.runs import load_runs
 
     records = load_runs([log_path])
     out = {}
-    for group in bound_report(records):
+    with recorded_warnings() as caught:
+        groups = bound_report(records)
+    out["_warnings"] = caught
+    for group in groups:
         rdg = [b for b in group.bounds if b.name.startswith(RDG_NAME)]
         if not rdg:
             missing = [m for m in group.missing if m.name.startswith(RDG_NAME)]
@@ -181,6 +188,7 @@ def _variant_summary(runs: list, terms: dict) -> dict:
 def summarise(runs: dict, terms: dict) -> dict:
     """The ``table.json`` payload of the issue (plus details)."""
     variants = {v: _variant_summary(runs[v], terms) for v in VARIANTS}
+    notes = list(terms.get("_warnings", []))
     dense, tree, rate = (variants[v] for v in VARIANTS)
     n_nodes = runs["tree"][0].graph.number_of_nodes()
     dense_edges = runs["dense"][0].routing.number_of_edges()
@@ -191,6 +199,7 @@ def summarise(runs: dict, terms: dict) -> dict:
         "accuracy_within_std": bool(abs(tree["accuracy_mean"] - dense["accuracy_mean"]) <= dense["accuracy_std"]),
         "paper": {"exchange_reduction": PAPER["exchange_reduction"],
                   "latent_rate_reduction": PAPER["latent_rate_reduction"]},
+        "warnings": notes,
         "graph": {"nodes": n_nodes, "edges": runs["dense"][0].graph.number_of_edges(),
                   "tree_edges": runs["tree"][0].routing.number_of_edges(), "dense_edges": dense_edges,
                   "exchange_reduction_closed_form": 1.0 - (n_nodes - 1) / dense_edges},
@@ -200,12 +209,14 @@ def summarise(runs: dict, terms: dict) -> dict:
 # --------------------------------------------------------------------------- figures
 
 
-def _dr_points(run):
+def _dr_points(run, notes: list[str]):
     """The Blahut-Arimoto ``D(R_g)`` curve of one run's contexts (rates converted to bits)."""
     from estimators import rd_curve
 
     rec = run.record
-    curve = rd_curve(rec["context_pmf"], rec["gate_distortion"], np.geomspace(0.5, 500.0, 30))
+    with recorded_warnings() as caught:
+        curve = rd_curve(rec["context_pmf"], rec["gate_distortion"], np.geomspace(0.5, 500.0, 30))
+    notes.extend(caught)
     return {"rates": np.asarray(curve.rates) / LN2, "distortions": np.asarray(curve.distortions)}
 
 
@@ -226,7 +237,7 @@ def _figures(out_dir: Path, runs: dict, summary: dict) -> list[str]:
     for ax, variant in zip(fig.subplots(1, 3), VARIANTS):
         run = runs[variant][0]
         figures.plot_distortion_rate(
-            _dr_points(run), {f"trained gate (seed {run.config.seed}): R_g, test error":
+            _dr_points(run, summary["warnings"]), {f"trained gate (seed {run.config.seed}): R_g, test error":
                               ([run.record["gate_rate"] / LN2], [run.record["test_loss"]])},
             unit="bits", ax=ax)
         ax.set_title(f"D(R_g) of the root gate: {variant}")
@@ -307,6 +318,8 @@ def _differences(settings: Settings, s: dict) -> list[str]:
             "Alemi et al., fixed before running, not tuned to the paper) and on the unregularised latent rate.")
     if not s["accuracy_within_std"]:
         out.append("The tree's mean accuracy is not within one standard deviation of dense INL here.")
+    for note in s.get("warnings", []):
+        out.append(f"Numerical note (D(R_g) by Blahut-Arimoto): {note}.")
     out.append("The paper's generalisation term is not reproduced: no finite-bank I(S;W) exists for an INL "
                "model; ours is the certified description-length bound, which makes the total vacuous.")
     return out

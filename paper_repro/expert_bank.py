@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from paper_repro._notes import recorded_warnings
 from paper_repro._table import Comparison, Detail, Report, fmt, write_table
 
 __all__ = ["Settings", "reproduce", "train_bank", "selection_sweep", "check_claims"]
@@ -468,9 +469,11 @@ def _texts(settings: Settings, claims: Claims) -> tuple[list[str], list[str]]:
     return differences, choices
 
 
-def _report(settings: Settings, bank_acc, sweep, gate: GateResult, rd_check: dict, names) -> tuple[Report, dict]:
+def _report(settings: Settings, bank_acc, sweep, gate: GateResult, rd_check: dict, names,
+            notes=()) -> tuple[Report, dict]:
     claims = check_claims(sweep)
     differences, choices = _texts(settings, claims)
+    differences += [f"Numerical note (Blahut-Arimoto / k-means): {note}." for note in notes]
     data = {
         "paper": PAPER,
         "settings": settings.__dict__,
@@ -482,6 +485,7 @@ def _report(settings: Settings, bank_acc, sweep, gate: GateResult, rd_check: dic
         "gate_rate_bits": gate.rate / LN2,
         "label_rd_max_abs_error_nats": rd_check["max_abs_error_nats"],
         "units": "information in nats unless a key ends in _bits; risks are 0-1 losses",
+        "warnings": list(notes),
     }
     report = Report(title="Finite expert banks: reproduction", source=PAPER["source"],
                     comparisons=_comparisons(claims, sweep, gate),
@@ -515,11 +519,12 @@ def _reproduce(out_dir: Path, settings: Settings, progress: bool) -> dict:
         pool_losses = (pool_probs.argmax(axis=2) != splits.y_pool[None, :]).astype(np.float64)
         sweep = selection_sweep(pool_losses, settings)
         bar.update()
-        gate = routing_gate(expert_probs(experts, splits.x_hold), splits.y_hold, settings)
-        rd_check = label_rd_check(np.concatenate([splits.y_pre, splits.y_pool, splits.y_hold]), settings)
+        with recorded_warnings() as notes:
+            gate = routing_gate(expert_probs(experts, splits.x_hold), splits.y_hold, settings)
+            rd_check = label_rd_check(np.concatenate([splits.y_pre, splits.y_pool, splits.y_hold]), settings)
         bar.update()
         names = _figures(out_dir, sweep, gate, rd_check)
-        report, data = _report(settings, 1.0 - pool_losses.mean(axis=1), sweep, gate, rd_check, names)
+        report, data = _report(settings, 1.0 - pool_losses.mean(axis=1), sweep, gate, rd_check, names, notes)
         write_table(out_dir, report, data)
         bar.update()
     return data

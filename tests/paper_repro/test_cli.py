@@ -8,6 +8,7 @@ import json
 import pytest
 
 from paper_repro import cli, dinl
+from paper_repro._notes import recorded_warnings
 from paper_repro._table import Comparison, Detail, Report, fmt, write_table
 from ratebound.cli import main
 
@@ -49,3 +50,12 @@ def test_write_table(tmp_path):
 def test_fmt():
     assert fmt(None) == "n/a" and fmt(float("nan")) == "n/a" and fmt(True) == "yes"
     assert fmt(3) == "3" and fmt(0.123456) == "0.1235" and fmt(1e-16) == "0" and fmt(2e-5) == "2.000e-05"
+
+
+def test_recorded_warnings_become_notes():
+    import warnings
+
+    with recorded_warnings() as notes:
+        warnings.warn("stopped at max_iter", RuntimeWarning)
+        warnings.warn("stopped at max_iter", RuntimeWarning)
+    assert notes == ["RuntimeWarning: stopped at max_iter"]

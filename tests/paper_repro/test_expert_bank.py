@@ -49,7 +49,6 @@ def test_confidence_gate_rows_and_temperature():
     assert np.allclose(eb.confidence_gate(probs, 1e6), 1 / 3)
 
 
-@pytest.mark.filterwarnings("ignore:Number of distinct clusters")
 def test_end_to_end_small(tmp_path):
     settings = eb.Settings(n_experts=3, expert_samples=120, expert_epochs=3, n_subsets=60,
                            alphas=(0.0, 1.0), n_contexts=4, betas=(1.0, 10.0, 100.0))
@@ -63,6 +62,7 @@ def test_end_to_end_small(tmp_path):
     for stem in ("bank_sweep", "accuracy_rate", "label_rd_check"):
         assert (tmp_path / f"{stem}.png").exists() and (tmp_path / f"{stem}.pdf").exists()
     assert "Paper versus ours" in (tmp_path / "table.md").read_text()
+    assert isinstance(table["warnings"], list)
 
 
 def _point(alpha, mi, gap, xr, union=0.2, se=0.001):
