@@ -50,8 +50,9 @@ rank 0 only after training finished, atomically (:func:`inl.runlog.append_record
 
 Two ways to launch:
 
-- :func:`run_distributed` spawns the ranks on this machine (loopback,
-  ``MASTER_ADDR=127.0.0.1`` and a free port) and returns the :class:`INLRun`;
+- :func:`run_distributed` starts the ranks on this machine as fresh processes
+  (``multiprocessing`` fork server or spawn; loopback, ``MASTER_ADDR=127.0.0.1``
+  and a free port) and returns the :class:`INLRun`;
 - the standard environment (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``,
   ``MASTER_PORT``, e.g. from ``torchrun``) with :func:`worker_main`::
 
@@ -298,7 +299,7 @@ class _NodeProcess:
 
     def train_epoch(self, epoch: int, fault: _Fault | None) -> dict:
         """One pass over the training set in the epoch's order; weighted batch means."""
-        self.network.train()
+        self.module.train()
         n = self.train_labels.shape[0]
         sums = defaultdict(float)
         for idx in batch_order(n, self.config.batch_size, seed=self.config.seed, epoch=epoch):
@@ -309,7 +310,7 @@ class _NodeProcess:
     @torch.no_grad()
     def test_accuracy(self) -> float | None:
         """The held-out forward pass (gates hard, latents at their means); accuracy at the root."""
-        self.network.eval()
+        self.module.eval()
         received = self._receive_children(self.test_labels.shape[0], "eval")
         out = self.network.node_forward(self.node, self.test_view, received, training=False)
         sends = [
@@ -417,11 +418,11 @@ def _fit_node(node: _NodeProcess, progress: bool, fault: _Fault | None) -> tuple
     bar = tqdm(range(config.epochs), desc=f"inl {config.mode} x{config.n_nodes} ranks",
                unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
-        tic, waited = time.perf_counter(), node.traffic.wait_seconds
+        tic, cpu, waited = time.perf_counter(), time.process_time(), node.traffic.wait_seconds
         stats = node.train_epoch(epoch, fault)
         test_acc = node.test_accuracy()
         stats.update(epoch=epoch, test_acc=test_acc, seconds=time.perf_counter() - tic,
-                     comm_seconds=node.traffic.wait_seconds - waited)
+                     cpu_seconds=time.process_time() - cpu, comm_seconds=node.traffic.wait_seconds - waited)
         if node.is_root:
             if not math.isfinite(stats["ce"]):
                 raise FloatingPointError(f"training diverged at epoch {epoch}: ce {stats['ce']}")
@@ -446,6 +447,7 @@ def _merged_history(network, reports: dict) -> list[dict]:
             "test_acc": rows[root]["test_acc"],
             "seconds": max(r["seconds"] for r in rows.values()),
             "comm_seconds": [rows[v]["comm_seconds"] for v in sorted(rows)],
+            "cpu_seconds": [rows[v]["cpu_seconds"] for v in sorted(rows)],
         })
     return history
 
@@ -654,13 +656,18 @@ def run_distributed(
         possibly multi-threaded, process); the fork server imports torch and this
         module once and forks every rank from there, where ``"spawn"`` imports
         them once per rank (seconds of CPU each).
+    _fail_rank, _fail_at_step, _fail_mode
+        Test hooks: rank ``_fail_rank`` leaves with ``os._exit(1)``
+        (``"exit"``) or blocks forever (``"hang"``) before its training step
+        ``_fail_at_step`` (counted from 0 over the run).
 
     Returns
     -------
     INLRun
         ``model`` is the whole network rebuilt from the nodes' trained
-        parameters; ``history`` adds ``comm_seconds`` (per rank, time blocked on
-        the network) to :func:`inl.train.train`'s fields.
+        parameters; ``history`` adds, per rank, ``comm_seconds`` (wall time
+        blocked in send/receive) and ``cpu_seconds`` (process CPU time) to
+        :func:`inl.train.train`'s fields.
 
     Raises
     ------
@@ -678,20 +685,21 @@ def run_distributed(
     >>> run.record["distributed"]["comm_bytes_total"] == run.record["exchange_bytes_total"]  # doctest: +SKIP
     True
     """
+    if not isinstance(config, INLConfig):
+        raise ValueError(f"config must be an INLConfig, got {type(config).__name__}")
     fault = _make_fault(config, _fail_rank, _fail_at_step, _fail_mode)
+    context = _start_context(start_method)
     if deadline is not None:
         deadline = positive_float(deadline, "deadline")
     with tempfile.TemporaryDirectory(prefix="inl-dist-") as folder:
         job = _job(config, world_size=world_size, backend=backend, timeout=timeout, graph=graph,
                    log=log, progress=progress, fault=fault, folder=folder)
-        _launch(job, deadline, _start_context(start_method))
+        _launch(job, deadline, context)
         with open(Path(folder) / _RESULT, "rb") as fh:
             return pickle.load(fh)
 
 
 def _job(config, *, world_size, backend, timeout, graph, log, progress, fault, folder) -> _Job:
-    if not isinstance(config, INLConfig):
-        raise ValueError(f"config must be an INLConfig, got {type(config).__name__}")
     if world_size is not None:
         _check_world(config, positive_int(world_size, "world_size"))
     if log is not None and not Path(log).parent.is_dir():
