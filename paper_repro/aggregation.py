@@ -312,7 +312,8 @@ def _details(settings, stats, power, table, dists, sign, memoryless, cost, targe
             ("measured MSE of scaled-sign SignSGD (biased)", fmt(dists["sign"])),
             ("zero-mean model at SignSGD: CEO / independent bits", f"{fmt(memoryless.ceo_bits)} / "
                                                                    f"{fmt(memoryless.independent_bits)}"),
-        ]),
+        ], note="sigma_N^2 is the across-worker spread, which includes the differences between the workers' "
+                "shards; those cancel in the average, so the exact average's MSE can fall below sigma_N^2 / L."),
         Detail("Sum rate against distortion [bits per coordinate per round, all workers]",
                ("D (MSE/coord)", "D / (sigma_N^2/L)", "CEO (correlation used)", "independent", "gain"), rate_rows),
         Detail(f"Total communication to reach training loss {target:.4f}",
