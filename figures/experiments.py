@@ -186,7 +186,8 @@ def plot_sum_rate(distortions, *, correlated, independent, signsgd=None, signsgd
     unit : str
         Name of the rate unit, for labels only.
     distortion_label : str
-        Label of the horizontal axis.
+        Label of the horizontal axis (logarithmic). The rate axis is
+        logarithmic too when every rate is positive, linear from 0 otherwise.
     ax : matplotlib.axes.Axes, optional
 
     Returns
@@ -195,20 +196,23 @@ def plot_sum_rate(distortions, *, correlated, independent, signsgd=None, signsgd
     """
     fig, ax = new_axes(ax)
     d = as_1d(distortions, "distortions")
-    ax.plot(d, as_1d(independent, "independent", length=d.size), "s--", color=PALETTE[1], ms=4,
-            label="workers coded independently")
-    ax.plot(d, as_1d(correlated, "correlated", length=d.size), "o-", color=PALETTE[0], ms=4,
-            label="exploiting worker correlation (CEO)")
+    ind = as_1d(independent, "independent", length=d.size)
+    cor = as_1d(correlated, "correlated", length=d.size)
+    ax.plot(d, ind, "s--", color=PALETTE[1], ms=4, label="workers coded independently")
+    ax.plot(d, cor, "o-", color=PALETTE[0], ms=4, label="exploiting worker correlation (CEO)")
     if signsgd is not None:
         ax.axhline(float(signsgd), color=PALETTE[2], ls=":", lw=2, label="SignSGD (1 bit/coord/worker)")
         if signsgd_distortion is not None:
             ax.plot([float(signsgd_distortion)], [float(signsgd)], "*", color=PALETTE[2], ms=14,
                     mec="k", label="SignSGD, measured distortion")
     ax.set_xscale("log")
+    if min(ind.min(), cor.min()) > 0:  # rates over decades: log axes show their ratio
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
     ax.set_xlabel(distortion_label)
     ax.set_ylabel(f"sum rate [{unit} per coordinate]")
     ax.set_title("Rate-distortion of model aggregation")
-    ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return fig

@@ -229,3 +229,11 @@ def test_bound_terms_zoomed_axis():
     assert any("0.35" in t and "vacuous" not in t for t in texts)
     with pytest.raises(ValueError, match="ymax"):
         figures.plot_bound_terms({"tree": _Bound(0.1, 0.05, 0.2)}, {"tree": 0.12}, ymax=0)
+
+
+def test_sum_rate_axis_scale_follows_the_rates():
+    d = np.logspace(-3, -1, 3)
+    positive = figures.plot_sum_rate(d, correlated=[3, 1, 0.1], independent=[4, 2, 0.2])
+    assert positive.axes[0].get_yscale() == "log"
+    with_zero = figures.plot_sum_rate(d, correlated=[3, 1, 0.0], independent=[4, 2, 0.0])
+    assert with_zero.axes[0].get_yscale() == "linear" and with_zero.axes[0].get_ylim()[0] == 0
