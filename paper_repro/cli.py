@@ -21,6 +21,7 @@ TARGETS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``repro`` options: ``target``, ``--quick``, ``--out``, ``--seeds``, ``--no-progress``."""
     parser.add_argument("target", nargs="?", default="all", choices=[*TARGETS, "all"],
                         help="which paper to reproduce (default: all)")
     parser.add_argument("--quick", action="store_true",
@@ -48,6 +49,11 @@ def settings_for(module, args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Reproduce each requested paper into ``args.out/<paper>/``; print where each table went.
+
+    Raises ``ValueError`` for an invalid ``--seeds`` (the command turns it into
+    one line on stderr and exit status 2).
+    """
     if args.seeds is not None and args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     out = Path(args.out)
