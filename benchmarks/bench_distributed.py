@@ -85,8 +85,13 @@ def _ping_pong(rank: int, port: int, shape: tuple, repeats: int, out) -> None:
     dist.destroy_process_group()
 
 
-def gloo_latency(shape: tuple, repeats: int = 300) -> float:
-    """Median one-way time of a ``shape`` float32 message between two ranks (half a round trip), s."""
+def gloo_latency(shape: tuple, repeats: int = 300) -> tuple[float, float]:
+    """One-way time of a ``shape`` float32 message between two ranks (half a round trip), s.
+
+    Returns the median and the 5th percentile: on a contended machine the
+    median includes waiting for the receiver to be scheduled, the low
+    percentile is closer to gloo's own cost.
+    """
     context = _start_context("forkserver")
     queue = context.Queue()
     port = _free_port()
@@ -96,7 +101,8 @@ def gloo_latency(shape: tuple, repeats: int = 300) -> float:
     times = queue.get(timeout=300)
     for p in procs:
         p.join(timeout=60)
-    return statistics.median(times[repeats // 10:]) / 2
+    times = sorted(times[repeats // 10:])
+    return statistics.median(times) / 2, times[len(times) // 20] / 2
 
 
 def main(argv=None) -> int:
@@ -127,7 +133,7 @@ def main(argv=None) -> int:
     traffic = remote.record["distributed"]
     batches = -(-remote.record["n_train"] // config.batch_size)
     depth = nx.dag_longest_path_length(remote.routing)
-    latency = gloo_latency((config.batch_size, config.latent_width))
+    latency, fast = gloo_latency((config.batch_size, config.latent_width))
 
     print(f"config: {config.n_nodes} nodes, mode {config.mode}, {remote.record['edges_used']} edges, "
           f"{config.epochs} epochs x {batches} batches, batch {config.batch_size}, L = {config.latent_width}; "
@@ -153,10 +159,10 @@ def main(argv=None) -> int:
     messages = traffic["comm_messages"] // config.epochs
     print(f"messages per epoch: {messages} training + {remote.record['edges_used']} held-out; "
           f"gloo one-way latency of a {config.batch_size}x{config.latent_width} float32 message "
-          f"(ping-pong): {latency * 1e6:.0f} us")
+          f"(ping-pong): median {latency * 1e6:.0f} us, 5th percentile {fast * 1e6:.0f} us")
     print(f"critical path per batch: 2 x depth {depth} = {2 * depth} sequential messages "
-          f"= {2 * depth * latency * batches * 1e3:.1f} ms of latency per epoch; "
-          f"all messages back to back: {messages * latency * 1e3:.1f} ms per epoch")
+          f"= {2 * depth * fast * batches * 1e3:.1f} to {2 * depth * latency * batches * 1e3:.1f} ms "
+          f"of latency per epoch")
     return 0
 
 

@@ -85,8 +85,8 @@ def test_record_matches_in_process_and_is_logged_by_rank_0(tree_runs):
     assert read_records(log) == [json.loads(json.dumps(remote.record))]
 
 
-def test_dense_routing_with_several_parents_matches_in_process():
-    config = INLConfig(mode="dense", **{**TINY, "n_nodes": 4, "epochs": 1})
+def test_dense_routing_with_several_parents_and_root_2_matches_in_process():
+    config = INLConfig(mode="dense", root=2, **{**TINY, "n_nodes": 4, "epochs": 1})
     local = train(config, progress=False)
     remote = run_distributed(config, progress=False)
     assert max(d for _, d in remote.routing.out_degree) >= 2  # errors from two parents are summed
