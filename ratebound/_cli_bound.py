@@ -47,7 +47,7 @@ def format_report(reports) -> str:
             lines.append(f"  measured supersample gap {_fmt(m['supersample_gap'])}")
         if rep.bounds:
             width = max(len(b.name) for b in rep.bounds)
-            lines.append(f"  {'bound':<{width}}  bounds  {'value':>9}  {'kind':<11}  terms")
+            lines.append(f"  {'bound':<{width}}  target  {'value':>9}  {'kind':<11}  terms")
             for b in rep.bounds:
                 lines.append(f"  {b.name:<{width}}  {b.target:<6}  {b.value:>9.4g}  {b.kind:<11}  {_terms(b.terms)}")
         if rep.missing:

@@ -30,6 +30,9 @@ References
 .. [3] N. Zhang, M. Tao, J. Wang and F. Xu, "Fundamental limits of
    communication efficiency for model aggregation in distributed learning: a
    rate-distortion approach", arXiv:2206.13984 (IEEE Trans. Commun., 2023).
+.. [4] N. Zhang, M. Tao and J. Wang, "Sum-rate-distortion function for
+   indirect multiterminal source coding in federated learning", ISIT 2021,
+   arXiv:2101.08696.
 """
 
 from __future__ import annotations
@@ -233,8 +236,6 @@ def gaussian_ceo_sum_rate(source_var, noise_vars, distortion) -> CEOResult:
 def _psd(m, name: str, dim: int | None = None, *, strict: bool = True) -> np.ndarray:
     arr = as_float_array(m, name, ndim=(0, 1, 2))
     arr = np.atleast_2d(arr) if arr.ndim < 2 else arr
-    if arr.ndim == 2 and arr.shape[0] == 1 and arr.shape[1] > 1:
-        raise ValueError(f"{name} must be a square matrix, got shape {arr.shape}")
     if arr.shape[0] != arr.shape[1]:
         raise ValueError(f"{name} must be square, got shape {arr.shape}")
     if dim is not None and arr.shape[0] != dim:
@@ -415,15 +416,14 @@ def _aggregation_inputs(source_var, noise_var, n_workers, distortion, dims):
 
 
 def aggregation_sum_rate(source_var, noise_var, n_workers, distortion, *, dims=1) -> float:
-    r"""Sum rate of model aggregation with an unbiased estimator (Zhang, Tao et al. [3]_).
+    r"""Sum-rate-distortion function of model aggregation with an unbiased estimator.
 
-    ``n_workers`` identical workers observe the gradient
+    The setting of Zhang, Tao et al. [3]_ [4]_ with identical workers and
+    dimensions: ``n_workers`` workers observe the gradient
     :math:`X \sim \mathcal N(0, \sigma_X^2)` per parameter through independent
-    noise of variance :math:`\sigma_N^2`; the server needs an **unbiased**
-    estimate of variance at most :math:`D` per parameter. Unbiasedness removes
-    the prior from the estimator's precision, so the CEO water-filling runs
-    with :math:`\sum_i (1-e^{-2r_i})/\sigma_N^2 = 1/D`; by symmetry every
-    worker is active, and per parameter
+    noise of variance :math:`\sigma_N^2`, :math:`Y_i = X + N_i`; the server
+    needs an **unbiased** estimate (:math:`\mathbb E[\hat X \mid X] = X`) whose
+    error variance is at most :math:`D` per parameter. Per parameter
 
     .. math::
 
@@ -431,7 +431,20 @@ def aggregation_sum_rate(source_var, noise_var, n_workers, distortion, *, dims=1
                + \frac L2 \ln\frac{L D}{L D - \sigma_N^2},
         \qquad D > \sigma_N^2 / L,
 
-    times ``dims`` independent parameters.
+    times ``dims`` independent parameters. It is Oohama's equal-noise CEO
+    function [1]_ at the MMSE distortion
+    :math:`D' = (1/\sigma_X^2 + 1/D)^{-1}`, i.e.
+    ``gaussian_ceo_sum_rate(source_var, [noise_var] * L, D').sum_rate``:
+
+    * converse: the error of an unbiased estimator is uncorrelated with
+      :math:`X`, so shrinking it, :math:`\frac{\sigma_X^2}{\sigma_X^2 + D}\hat X`,
+      has mean squared error at most :math:`D'`; no code beats the CEO
+      function at :math:`D'`;
+    * achievability: the Berger-Tung scheme :math:`U_i = Y_i + Q_i`,
+      :math:`\sigma_N^2 + q = L D`, decoded as the average of the
+      :math:`U_i`, is unbiased with variance :math:`D`, at the rate above: the
+      first term is :math:`I(X; U_1..U_L)`, the second
+      :math:`\sum_i I(Y_i; U_i \mid X)`.
 
     Parameters
     ----------
@@ -440,7 +453,9 @@ def aggregation_sum_rate(source_var, noise_var, n_workers, distortion, *, dims=1
     n_workers : int
         :math:`L \ge 1`.
     distortion : float
-        Per-parameter estimator variance :math:`D > \sigma_N^2 / L`.
+        Per-parameter estimator variance :math:`D > \sigma_N^2 / L` (the
+        variance of the uncompressed average). For a distortion budget on the
+        whole vector, pass the budget divided by ``dims``.
     dims : int, default 1
         Number of parameters :math:`P`.
 
@@ -462,12 +477,11 @@ def aggregation_sum_rate(source_var, noise_var, n_workers, distortion, *, dims=1
 def independent_sum_rate(source_var, noise_var, n_workers, distortion, *, dims=1) -> float:
     r"""Sum rate when each worker codes its gradient alone (no correlation exploited).
 
-    The same Gaussian test channels :math:`U_i = Y_i + Q_i` as
-    :func:`aggregation_sum_rate`, but each description is sent at its full rate
-    :math:`I(Y_i; U_i)` (no Wyner-Ziv binning against the other workers); the
-    server fuses the descriptions into the same unbiased estimate of variance
-    :math:`D`. With :math:`L` identical workers, :math:`\sigma_N^2 + q = LD`, so
-    per parameter
+    The symmetric scheme of :func:`aggregation_sum_rate` without Wyner-Ziv
+    binning: every worker sends the description :math:`U_i = Y_i + Q_i`,
+    :math:`\sigma_N^2 + q = L D`, at its full rate :math:`I(Y_i; U_i)`, and the
+    server averages the descriptions into the same unbiased estimate of
+    variance :math:`D`. Per parameter
 
     .. math::
 
@@ -477,6 +491,13 @@ def independent_sum_rate(source_var, noise_var, n_workers, distortion, *, dims=1
     ``independent_sum_rate - aggregation_sum_rate``
     :math:`= \frac L2\ln(1 + \frac{\sigma_X^2}{LD}) - \frac12\ln(1 + \frac{\sigma_X^2}{D})`,
     is non-negative (Bernoulli's inequality) and zero for one worker.
+
+    Every worker transmits at the same rate, as identical workers do in
+    practice. When :math:`\sigma_N^2 < \sigma_X^2` the per-worker rate is not
+    convex in the precision a worker contributes, and letting fewer workers
+    send can cost less without binning too; this function does not search
+    such asymmetric allocations (the gain above is the binning gain of the
+    symmetric scheme).
 
     Parameters and returns as :func:`aggregation_sum_rate`.
 

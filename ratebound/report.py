@@ -16,11 +16,13 @@ Xu-Raginsky family) or ``"risk"`` (the population risk: Occam, PAC-Bayes-kl
 per run with probability :math:`\ge 1-\delta`; the D-INL bound in expectation).
 
 Units: bounds and losses in units of the logged loss; information in nats.
-``sigma`` comes from a common ``loss_range`` :math:`[a, b]` as :math:`(b-a)/2`,
-else from the caller, else 0.5 (a loss in :math:`[0, 1]`). Bounds stated for
-:math:`[0,1]` losses (CMI, f-CMI, kl, Occam) are rescaled to :math:`[a, b]`;
-without a logged range they assume :math:`[0, 1]` unless the caller gave a
-``sigma`` (then they need ``loss_range``).
+``sigma`` comes from the ``loss_range`` :math:`[a, b]` the runs of a group log,
+as :math:`(b-a)/2` (the widest when they log several), else from the caller,
+else 0.5 (a loss in :math:`[0, 1]`). Bounds stated for :math:`[0,1]` losses
+(CMI, f-CMI, kl, Occam) are rescaled to a logged :math:`[a, b]`; without a
+logged range they assume :math:`[0, 1]` unless the caller gave a ``sigma``
+(then they need ``loss_range``), and a training loss outside the assumed range
+makes them not computable rather than clipped.
 """
 
 from __future__ import annotations
@@ -177,15 +179,28 @@ class _Group:
 
 
 def _resolve_sigma(runs, sigma) -> tuple[float, str, tuple[float, float] | None]:
-    ranges = {r.loss_range for r in runs}
-    if len(ranges) == 1 and None not in ranges:
-        a, b = ranges.pop()
-        note = "" if sigma is None or sigma == (b - a) / 2.0 else f"; the given sigma {sigma:g} is not used"
-        return (b - a) / 2.0, f"loss_range [{a:g}, {b:g}]{note}", (a, b)
-    mixed = " (runs log different loss ranges)" if len(ranges - {None}) > 1 else ""
+    """``(sigma, where it came from, [a, b] for the [0,1]-loss bounds or None)``.
+
+    A logged ``loss_range`` wins over the caller's ``sigma``; runs of one group
+    that log no range are taken to share the range the others log. Only when
+    no run logs a range does the caller's ``sigma`` (or the default 0.5, a loss
+    in ``[0, 1]``) apply.
+    """
+    logged = {r.loss_range for r in runs} - {None}
+    if len(logged) == 1:
+        a, b = logged.pop()
+        count = sum(r.loss_range is not None for r in runs)
+        share = "" if count == len(runs) else f", logged by {count} of {len(runs)} runs"
+        unused = "" if sigma is None or sigma == (b - a) / 2.0 else f"; the given sigma {sigma:g} is not used"
+        return (b - a) / 2.0, f"loss_range [{a:g}, {b:g}]{share}{unused}", (a, b)
+    if len(logged) > 1:
+        if sigma is not None:
+            return float(sigma), "given (runs log different loss ranges)", None
+        a, b = max(logged, key=lambda ab: ab[1] - ab[0])
+        return (b - a) / 2.0, f"widest logged loss_range [{a:g}, {b:g}] (runs log different ranges)", None
     if sigma is not None:
-        return float(sigma), f"given{mixed}", None
-    return 0.5, f"default: loss assumed in [0, 1]{mixed}", (0.0, 1.0)
+        return float(sigma), "given", None
+    return 0.5, "default: loss assumed in [0, 1]", (0.0, 1.0)
 
 
 # ------------------------------------------------------------------------- bounds
@@ -225,6 +240,14 @@ def _xr_terms(est, g: _Group, runs: int) -> dict:
     }
 
 
+def _shared_data(name: str, field_name: str, runs) -> MissingBound | None:
+    """Runs of a supersample share data: their selections do not sample I(S;W)."""
+    if any(r.supersample_id is not None for r in runs):
+        return _missing(name, [f"{field_name} (runs on independent training sets)"],
+                        "runs of one supersample share data; their selections are not independent")
+    return None
+
+
 def _xr_posterior(g: _Group):
     from estimators.discrete import bank_mi
 
@@ -232,6 +255,8 @@ def _xr_posterior(g: _Group):
     runs = g.having("posterior")
     if len(runs) < 2:
         return _missing(name, ["posterior"], "needs q(W|S) rows from at least 2 runs (training sets)")
+    if (miss := _shared_data(name, "posterior", runs)) is not None:
+        return miss
     _common((len(r.posterior) for r in runs), "posterior length")
     est = bank_mi([r.posterior for r in runs], n_boot=g.n_boot, seed=g.seed)
     value = xu_raginsky(est.value, g.n, sigma=g.sigma)
@@ -244,9 +269,8 @@ def _xr_hypothesis(g: _Group):
     runs = g.having("hypothesis")
     if len(runs) < 2:
         return _missing(name, ["hypothesis"], "needs the selected bank index from at least 2 runs")
-    if any(r.supersample_id is not None for r in runs):
-        return _missing(name, ["hypothesis (runs on independent training sets)"],
-                        "runs of one supersample share data; their selections are not independent")
+    if (miss := _shared_data(name, "hypothesis", runs)) is not None:
+        return miss
     sizes = {r.bank_size for r in runs} - {None}
     k = _common(sizes, "bank_size") if sizes else None
     est = selection_mi([r.hypothesis for r in runs], bank_size=k, n_boot=g.n_boot, seed=g.seed)
@@ -358,39 +382,53 @@ def _fcmi(g: _Group):
                       "loss in loss_range; plug-in I(Delta_i;U_i) within each supersample (biased up)")
 
 
-def _kl(g: _Group):
-    name = "pac-bayes-kl (posterior, uniform prior)"
-    needs = ("posterior", "train_loss")
+def _per_run_risk(g: _Group, name: str, needs, reason: str, bound_of, assumption: str, summary=None):
+    """A high-probability risk bound, run by run, reported as the mean over runs.
+
+    ``bound_of(run, train_risk)`` bounds a ``[0, 1]`` loss (the training loss
+    mapped from ``g.unit_range``); ``summary(runs)`` adds terms.
+    """
     if (miss := _unit_missing(name, g, needs)) is not None:
         return miss
     runs = g.having(*needs)
     if not runs:
-        return _missing(name, needs, "needs q(W|S) and its training (Gibbs) risk")
-    values, complexities = [], []
-    for r in runs:
-        q = np.asarray(r.posterior)
-        nz = q[q > 0]
-        complexity = max(math.log(q.size) + float((nz * np.log(nz)).sum()), 0.0)
-        complexities.append(complexity)
-        values.append(g.scale(kl_bound(g.to_unit(r.train_loss), complexity, r.n_train, delta=g.delta)))
-    terms = {"mean KL(Q||P)": float(np.mean(complexities)), "min": min(values), "max": max(values),
-             "delta": g.delta, "runs": len(runs)}
-    return BoundValue(name, "risk", float(np.mean(values)), CERTIFICATE, terms,
-                      "per run, prob >= 1-delta; train_loss is the Gibbs risk of q(W|S); loss in range")
+        return _missing(name, needs, reason)
+    a, b = g.unit_range
+    tol = 1e-9 * (b - a)  # the tolerance of ratebound.runs' range check
+    outside = [r.run_id for r in runs if not a - tol <= r.train_loss <= b + tol]
+    if outside:
+        return _missing(name, [*needs, *_UNIT_NEEDS],
+                        f"train_loss of run {outside[0]!r} lies outside the assumed range [{a:g}, {b:g}]")
+    values = [g.scale(bound_of(r, g.to_unit(r.train_loss))) for r in runs]
+    terms = summary(runs) if summary is not None else {}
+    terms.update({"min": min(values), "max": max(values), "delta": g.delta, "runs": len(runs)})
+    return BoundValue(name, "risk", float(np.mean(values)), CERTIFICATE, terms, assumption)
+
+
+def _uniform_prior_kl(posterior) -> float:
+    """KL(Q || uniform) = ln K - H(Q) in nats."""
+    q = np.asarray(posterior)
+    nz = q[q > 0]
+    return max(math.log(q.size) + float((nz * np.log(nz)).sum()), 0.0)
+
+
+def _kl(g: _Group):
+    return _per_run_risk(
+        g, "pac-bayes-kl (posterior, uniform prior)", ("posterior", "train_loss"),
+        "needs q(W|S) and its training (Gibbs) risk",
+        lambda r, risk: kl_bound(risk, _uniform_prior_kl(r.posterior), r.n_train, delta=g.delta),
+        "per run, prob >= 1-delta; train_loss is the Gibbs risk of q(W|S); loss in range",
+        summary=lambda runs: {"mean KL(Q||P)": float(np.mean([_uniform_prior_kl(r.posterior) for r in runs]))},
+    )
 
 
 def _occam(g: _Group):
-    name = "occam (finite bank)"
-    needs = ("bank_size", "train_loss")
-    if (miss := _unit_missing(name, g, needs)) is not None:
-        return miss
-    runs = g.having(*needs)
-    if not runs:
-        return _missing(name, needs, "needs the bank size and each run's training loss")
-    values = [g.scale(occam_bound(g.to_unit(r.train_loss), r.bank_size, r.n_train, delta=g.delta)) for r in runs]
-    terms = {"min": min(values), "max": max(values), "delta": g.delta, "runs": len(runs)}
-    return BoundValue(name, "risk", float(np.mean(values)), CERTIFICATE, terms,
-                      "per run, prob >= 1-delta; uniform prior over the bank; loss in range")
+    return _per_run_risk(
+        g, "occam (finite bank)", ("bank_size", "train_loss"),
+        "needs the bank size and each run's training loss",
+        lambda r, risk: occam_bound(risk, r.bank_size, r.n_train, delta=g.delta),
+        "per run, prob >= 1-delta; uniform prior over the bank; loss in range",
+    )
 
 
 def _selection_information(g: _Group):

@@ -184,3 +184,39 @@ def test_water_filling_matches_slsqp_on_random_problems(sx, noise, f):
     d = d_min + f * (sx - d_min)
     exact = gaussian_ceo_sum_rate(sx, noise, d).sum_rate
     assert exact == pytest.approx(numeric_sum_rate(sx, noise, d), rel=1e-4, abs=1e-6)
+
+
+@given(variances, variances, st.integers(1, 40), st.floats(0.01, 10.0))
+def test_aggregation_is_oohama_at_the_shrunk_distortion(sx, sn, workers, excess):
+    # an unbiased estimate of variance D, shrunk towards 0, has MSE D' = (1/sx + 1/D)^-1, and the
+    # Gaussian scheme reaches the CEO function there: both directions of aggregation_sum_rate
+    d = sn / workers * (1 + excess)
+    mmse = 1 / (1 / sx + 1 / d)
+    expected = oohama_equal_noise(sx, sn, workers, mmse)
+    assert aggregation_sum_rate(sx, sn, workers, d) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert aggregation_sum_rate(sx, sn, workers, d) == pytest.approx(
+        gaussian_ceo_sum_rate(sx, [sn] * workers, mmse).sum_rate, rel=1e-9, abs=1e-12)
+
+
+def test_aggregation_matches_numeric_unbiased_scheme():
+    # min sum_i I(Y_i;U_i|X) by SLSQP under sum_i (1 - e^{-2 r_i}) / sn = 1/D, plus I(X;U) = 1/2 ln(1 + sx/D)
+    for sx, sn, workers, d in [(2.0, 1.0, 4, 0.5), (1.0, 0.5, 10, 0.1), (4.0, 2.0, 3, 1.0)]:
+        a = np.full(workers, 1.0 / sn)
+
+        def precision(r):
+            return np.sum(a * -np.expm1(-2 * r)) - 1.0 / d
+
+        res = minimize(lambda r: r.sum(), np.full(workers, 5.0), jac=lambda r: np.ones_like(r),
+                       method="SLSQP", bounds=[(0, 50)] * workers,
+                       constraints=[{"type": "ineq", "fun": precision}], options={"ftol": 1e-13})
+        assert precision(res.x) >= -1e-7
+        numeric = 0.5 * math.log1p(sx / d) + res.fun
+        assert aggregation_sum_rate(sx, sn, workers, d) == pytest.approx(numeric, rel=1e-5)
+
+
+def test_independent_rate_is_full_rate_of_the_symmetric_descriptions():
+    # each worker sends I(Y;U) = 1/2 ln(Var U / Var(U|Y)) with Var U = sx + L D, Var(U|Y) = q = L D - sn
+    sx, sn, workers, d = 3.0, 1.0, 5, 0.4
+    q = workers * d - sn
+    per_worker = 0.5 * math.log((sx + sn + q) / q)
+    assert independent_sum_rate(sx, sn, workers, d, dims=2) == pytest.approx(2 * workers * per_worker, rel=1e-13)

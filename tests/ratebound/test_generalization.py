@@ -172,3 +172,14 @@ def test_occam_monotone_in_bank_and_delta(q, k, n):
     assert occam_bound(q, k, n, delta=0.1) <= occam_bound(q, k, n, delta=0.01)
     assume(q < 0.99)
     assert occam_bound(q, k, n) > q
+
+
+def test_maurer_constant_holds_for_every_n():
+    # kl_bound uses ln(2 sqrt(n) / delta): Maurer's xi(n) = sum_k C(n,k) (k/n)^k (1-k/n)^(n-k) <= 2 sqrt(n),
+    # which he proves for n >= 8; checked here for the small n too (xi(1) = 2 is the tight case)
+    from scipy.special import gammaln, xlogy
+
+    for n in range(1, 300):
+        k = np.arange(n + 1)
+        log_terms = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + xlogy(k, k / n) + xlogy(n - k, 1 - k / n)
+        assert np.exp(log_terms).sum() <= 2 * math.sqrt(n) * (1 + 1e-12)

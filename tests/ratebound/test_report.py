@@ -163,3 +163,42 @@ def test_seeds_are_ignored_when_grouping(write_jsonl, capsys):
     path = write_jsonl([r.to_dict() for r in runs])
     assert main(["bound", str(path), "--json", "--ignore-keys", ""]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 5
+
+
+def test_loss_range_logged_by_some_runs_is_not_overridden_by_the_default():
+    # one run logs [0, 2], the other nothing: sigma is 1 (not the default 0.5 of a [0, 1] loss)
+    runs = [RunRecord(run_id="a", n_train=10, loss_range=(0.0, 2.0), bank_size=4, train_loss=1.5),
+            RunRecord(run_id="b", n_train=10, bank_size=4, train_loss=1.2)]
+    (rep,) = bound_report(runs)
+    assert rep.sigma == 1.0 and "1 of 2 runs" in rep.sigma_source
+    bounds, _ = _by_name(rep)
+    assert bounds["union (finite bank)"].value == pytest.approx(union_bound(4, 10, sigma=1.0))
+    assert 1.2 < bounds["occam (finite bank)"].value <= 2.0  # rescaled to [0, 2], not clipped to 1
+
+
+def test_different_loss_ranges_use_the_widest_and_skip_unit_bounds():
+    runs = [RunRecord(run_id="a", n_train=10, loss_range=(0.0, 1.0), bank_size=4, train_loss=0.5),
+            RunRecord(run_id="b", n_train=10, loss_range=(0.0, 3.0), bank_size=4, train_loss=0.5)]
+    (rep,) = bound_report(runs)
+    assert rep.sigma == 1.5 and "widest" in rep.sigma_source
+    _, missing = _by_name(rep)
+    assert "loss_range" in missing["occam (finite bank)"].needs
+
+
+def test_train_loss_outside_the_assumed_unit_range_is_not_clipped():
+    # no loss_range logged: [0, 1] is assumed; a cross-entropy of 2.3 must not become a bound of 1
+    runs = [RunRecord(run_id="a", n_train=50, bank_size=4, train_loss=2.3, posterior=(0.25,) * 4)]
+    (rep,) = bound_report(runs)
+    bounds, missing = _by_name(rep)
+    assert "occam (finite bank)" not in bounds and "pac-bayes-kl (posterior, uniform prior)" not in bounds
+    assert "outside" in missing["occam (finite bank)"].reason
+    assert "loss_range" in missing["pac-bayes-kl (posterior, uniform prior)"].needs
+
+
+def test_posteriors_of_one_supersample_are_not_independent_training_sets():
+    runs = [RunRecord(run_id=f"r{j}", n_train=2, supersample_id=0, mask=(j % 2, 0),
+                      posterior=(1.0, 0.0) if j % 2 else (0.0, 1.0)) for j in range(4)]
+    (rep,) = bound_report(runs)
+    bounds, missing = _by_name(rep)
+    assert "xu-raginsky (posterior)" not in bounds
+    assert "supersample" in missing["xu-raginsky (posterior)"].reason
