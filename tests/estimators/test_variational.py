@@ -269,8 +269,9 @@ def test_estimate_mi_is_reproducible_finite_and_well_formed(gaussian_pairs, meth
     assert math.isfinite(first.value) and first.stderr > 0
     assert first.ci_low < first.value < first.ci_high
     assert len(first.history) >= 2 and all(math.isfinite(v) for v in first.history)
-    # The reported value comes from the critic with the best monitored value.
-    assert first.value <= max(first.history) + 6 * first.stderr
+    # The best critic is restored: with at most 32 held-out batches the monitor
+    # sees every batch, so the reported value is the best of the trace.
+    assert first.value == pytest.approx(max(first.history), abs=1e-12)
 
 
 def test_estimate_mi_learns_dependence_and_not_independence(gaussian_pairs):
