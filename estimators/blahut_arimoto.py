@@ -1,0 +1,765 @@
+r"""Blahut-Arimoto: rate-distortion, channel capacity and the information bottleneck.
+
+Every function works in the log domain, takes any alphabet sizes (the
+reproduction alphabet of a distortion matrix may be larger or smaller than the
+source's), reports its information in **nats**, and stops on a certified gap
+(an upper minus a lower bound on the optimum) rather than on a small change.
+A run that hits ``max_iter`` first returns its last iterate with
+``converged=False`` and raises a :class:`RuntimeWarning`.
+
+``backend="torch"`` runs the very same iterations (:mod:`estimators._ba_solvers`
+is written once against a small array shim) in float64 torch, on ``device``.
+
+References
+----------
+.. [1] R. E. Blahut, "Computation of channel capacity and rate-distortion
+   functions", IEEE Trans. Inf. Theory 18(4):460-473, 1972.
+.. [2] S. Arimoto, "An algorithm for computing the capacity of arbitrary
+   discrete memoryless channels", IEEE Trans. Inf. Theory 18(1):14-20, 1972.
+.. [3] T. M. Cover, J. A. Thomas, *Elements of Information Theory*, 2nd ed.,
+   Wiley 2006, sections 10.8 and 13.
+.. [4] N. Tishby, F. C. Pereira, W. Bialek, "The information bottleneck
+   method", Allerton 1999.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+
+from estimators import _ba_solvers as solvers
+from estimators._ba_backend import ArrayOps, array_ops
+from estimators._validation import (
+    as_distortion,
+    as_float_array,
+    as_joint,
+    as_pmf,
+    as_stochastic_matrix,
+    positive_float,
+    positive_int,
+)
+
+__all__ = [
+    "RDPoint",
+    "RDCurve",
+    "CapacityResult",
+    "IBPoint",
+    "IBCurve",
+    "rate_distortion",
+    "rd_curve",
+    "distortion_rate",
+    "channel_capacity",
+    "information_bottleneck",
+    "ib_curve",
+]
+
+
+#: Plain Blahut-Arimoto steps before the Newton rounds, from a cold / warm start.
+COLD_BA_STEPS = 30
+WARM_BA_STEPS = 2
+
+# --------------------------------------------------------------------------
+# result objects
+
+
+@dataclass(frozen=True)
+class RDPoint:
+    """A point of the rate-distortion curve, at slope ``-beta``.
+
+    Attributes
+    ----------
+    rate : float
+        ``I(X; Xhat)`` of ``encoder``, nats. The true ``R(distortion)`` lies in
+        ``[rate - gap, rate]``.
+    distortion : float
+        ``E d(X, Xhat)`` under ``encoder``.
+    beta : float
+        The slope parameter (``0`` for the zero-rate end point, ``inf`` for the
+        minimum-distortion end point of :func:`distortion_rate`).
+    encoder : ndarray, shape (n_x, n_xhat)
+        ``Q(xhat | x)``; each row sums to one.
+    marginal : ndarray, shape (n_xhat,)
+        The output marginal ``sum_x p(x) Q(xhat | x)``.
+    iterations : int
+        Iterations spent (Blahut-Arimoto and Newton steps).
+    gap : float
+        Certified bound on ``rate + beta * distortion - min_Q (I + beta E d)``, nats.
+    converged : bool
+        Whether ``gap <= tol``.
+    """
+
+    rate: float
+    distortion: float
+    beta: float
+    encoder: np.ndarray
+    marginal: np.ndarray
+    iterations: int
+    gap: float
+    converged: bool
+
+
+@dataclass(frozen=True)
+class RDCurve:
+    """Points of ``R(D)`` at increasing slopes ``betas`` (so decreasing distortion).
+
+    Attributes
+    ----------
+    betas, rates, distortions, gaps : ndarray, shape (n,)
+        Per point, as in :class:`RDPoint` (nats).
+    converged : ndarray of bool, shape (n,)
+    points : tuple of RDPoint
+    """
+
+    betas: np.ndarray
+    rates: np.ndarray
+    distortions: np.ndarray
+    gaps: np.ndarray
+    converged: np.ndarray
+    points: tuple[RDPoint, ...]
+
+
+@dataclass(frozen=True)
+class CapacityResult:
+    """Capacity of a discrete memoryless channel, bracketed.
+
+    Attributes
+    ----------
+    capacity : float
+        ``I(input_pmf; W)``, nats: an achievable rate, within ``upper - lower`` of capacity.
+    input_pmf : ndarray, shape (n_x,)
+    lower, upper : float
+        ``lower = I(p; W) <= C <= upper = max_x D(W(.|x) || pW)``.
+    iterations : int
+    converged : bool
+        Whether ``upper - lower <= tol``.
+    """
+
+    capacity: float
+    input_pmf: np.ndarray
+    lower: float
+    upper: float
+    iterations: int
+    converged: bool
+
+
+@dataclass(frozen=True)
+class IBPoint:
+    """An information-bottleneck encoder at trade-off ``beta``.
+
+    Attributes
+    ----------
+    rate : float
+        ``I(X; T)``, nats.
+    relevance : float
+        ``I(T; Y)``, nats; ``relevance <= rate`` and ``relevance <= I(X; Y)``.
+    beta : float
+    encoder : ndarray, shape (n_x, n_clusters)
+        ``p(t | x)``.
+    iterations : int
+        Iterations of the restart that won.
+    converged : bool
+        Whether that restart's Lagrangian settled to within ``tol``.
+    """
+
+    rate: float
+    relevance: float
+    beta: float
+    encoder: np.ndarray
+    iterations: int
+    converged: bool
+
+
+@dataclass(frozen=True)
+class IBCurve:
+    """IB points at increasing ``betas``; arrays ``betas, rates, relevances`` and ``points``."""
+
+    betas: np.ndarray
+    rates: np.ndarray
+    relevances: np.ndarray
+    points: tuple[IBPoint, ...]
+
+
+# --------------------------------------------------------------------------
+# validation helpers
+
+
+def _rd_inputs(p_x, distortion) -> tuple[np.ndarray, np.ndarray]:
+    p = as_pmf(p_x, "p_x", ndim=1)
+    d = as_distortion(distortion, "distortion")
+    if d.shape[0] != p.shape[0]:
+        raise ValueError(
+            f"distortion must have one row per symbol of p_x: p_x has {p.shape[0]} entries, "
+            f"distortion has shape {d.shape}"
+        )
+    return p, d
+
+
+def _betas(betas, name: str = "betas") -> np.ndarray:
+    b = as_float_array(betas, name, ndim=1)
+    if np.any(b <= 0):
+        raise ValueError(f"{name} must all be > 0 (min {b.min():.3g})")
+    return np.sort(b)
+
+
+def _init_marginal(init, n_xhat: int) -> np.ndarray:
+    if init is None:
+        return np.full(n_xhat, 1.0 / n_xhat)
+    q = as_pmf(init, "init", ndim=1)
+    if q.shape[0] != n_xhat:
+        raise ValueError(f"init must have {n_xhat} entries (columns of distortion), got {q.shape[0]}")
+    return q
+
+
+def _warn_unconverged(what: str, gap: float, tol: float, max_iter: int) -> None:
+    warnings.warn(
+        f"{what} stopped at max_iter={max_iter} with certified gap {gap:.3g} > tol={tol:.3g}",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def _log(x: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(x)
+
+
+# --------------------------------------------------------------------------
+# rate-distortion
+
+
+def _rd_point(
+    ops: ArrayOps,
+    p: np.ndarray,
+    d: np.ndarray,
+    a,
+    beta: float,
+    log_q,
+    tol: float,
+    max_iter: int,
+    *,
+    warm: bool = False,
+) -> tuple[RDPoint, object]:
+    """Solve at ``A = -beta d`` (``a``, a backend array) from ``log_q``; return the point and its ``log q``.
+
+    A ``warm`` start (a neighbouring slope's marginal) skips most plain
+    Blahut-Arimoto steps and goes to the Newton rounds.
+    """
+    log_p = ops.asarray(_log(p))
+    warmup = WARM_BA_STEPS if warm else COLD_BA_STEPS
+    sol = solvers.solve_rd(ops, log_p, a, log_q, tol=tol, max_iter=max_iter, warmup=warmup)
+    log_enc = ops.to_numpy(solvers.rd_encoder(ops, a, sol.log_q, sol.log_z))
+    point = _evaluate_rd(p, d, beta, log_enc, ops.to_numpy(sol.log_z), ops.to_numpy(sol.log_c), sol.iterations, tol)
+    return point, sol.log_q
+
+
+def _evaluate_rd(p, d, beta, log_enc, log_z, log_c, iterations, tol) -> RDPoint:
+    """Rate, distortion and certified gap of the encoder ``exp(log_enc)``.
+
+    Blahut's bound: with ``q`` the marginal the encoder was built from,
+    ``min_Q (I + beta E d) >= -sum_x p(x) log Z_x - max_xhat log c(xhat)``.
+    """
+    enc = np.exp(log_enc)
+    enc /= enc.sum(axis=1, keepdims=True)
+    marginal = p @ enc
+    joint = p[:, None] * enc
+    rate = float(-np.sum(_xlogx(marginal)) + np.sum(p * np.sum(_xlogx(enc), axis=1)))
+    rate = max(rate, 0.0)
+    distortion = float(np.sum(joint * d))
+    lower = -float(np.sum(p * np.where(p > 0, log_z, 0.0))) - float(np.max(log_c))
+    if math.isinf(beta):
+        gap = max(float(np.max(log_c)), 0.0)
+    else:
+        gap = max(rate + beta * distortion - lower, 0.0)
+    return RDPoint(rate, distortion, beta, enc, marginal, iterations, gap, gap <= tol)
+
+
+def _xlogx(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, x * _log(np.where(x > 0, x, 1.0)), 0.0)
+
+
+def rate_distortion(
+    p_x,
+    distortion,
+    beta: float,
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 10_000,
+    backend: str = "numpy",
+    device=None,
+    init=None,
+) -> RDPoint:
+    r"""The point of the rate-distortion curve where its slope is ``-beta``.
+
+    Minimises the Lagrangian over encoders :math:`Q(\hat x | x)`
+
+    .. math:: \min_Q \; I(X; \hat X) + \beta \, \mathbb E\, d(X, \hat X)
+
+    by Blahut-Arimoto [1]_ in the log domain, polished by Newton steps on the
+    support of the output marginal. Stops when Blahut's lower bound
+
+    .. math:: L = -\sum_x p(x) \ln Z_x - \max_{\hat x} \ln c(\hat x), \quad
+              Z_x = \sum_{\hat x} q(\hat x) e^{-\beta d(x,\hat x)}, \quad
+              c(\hat x) = \sum_x \frac{p(x) e^{-\beta d(x, \hat x)}}{Z_x}
+
+    is within ``tol`` of the Lagrangian of the returned encoder. Then
+    :math:`R(D) \in [\text{rate} - \text{gap}, \text{rate}]` at
+    :math:`D = \text{distortion}`.
+
+    Parameters
+    ----------
+    p_x : array_like, shape (n_x,)
+        Source pmf.
+    distortion : array_like, shape (n_x, n_xhat)
+        Non-negative distortion ``d[x, xhat]``; ``n_xhat`` is free.
+    beta : float
+        Slope, ``> 0`` (nats per unit of distortion).
+    tol : float
+        Certified gap at which to stop, nats.
+    max_iter : int
+        Most iterations; a :class:`RuntimeWarning` is raised if they run out.
+    backend : {"numpy", "torch"}
+    device : str or torch.device, optional
+        Torch device (``"cuda"`` where available).
+    init : array_like, shape (n_xhat,), optional
+        Starting output marginal (uniform by default).
+
+    Returns
+    -------
+    RDPoint
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pt = rate_distortion([0.5, 0.5], 1 - np.eye(2), beta=np.log(9.0))
+    >>> round(pt.distortion, 6), round(pt.rate, 6)  # D = 1/(1+e^beta) = 0.1
+    (0.1, 0.368064)
+    """
+    p, d = _rd_inputs(p_x, distortion)
+    beta = positive_float(beta, "beta")
+    tol = positive_float(tol, "tol")
+    max_iter = positive_int(max_iter, "max_iter")
+    ops = array_ops(backend, device)
+    log_q = ops.asarray(_log(_init_marginal(init, d.shape[1])))
+    point, _ = _rd_point(ops, p, d, ops.asarray(-beta * d), beta, log_q, tol, max_iter)
+    if not point.converged:
+        _warn_unconverged("rate_distortion", point.gap, tol, max_iter)
+    return point
+
+
+def rd_curve(
+    p_x,
+    distortion,
+    betas: Sequence[float],
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 10_000,
+    backend: str = "numpy",
+    device=None,
+    progress: bool = False,
+) -> RDCurve:
+    """Rate-distortion points at each slope of ``betas``, warm-started along them.
+
+    ``betas`` are sorted increasingly; each point starts from the output
+    marginal of the previous one, which is close to optimal, so a curve costs
+    little more than its hardest point. Each point is certified as in
+    :func:`rate_distortion`; one :class:`RuntimeWarning` names the points that
+    were not.
+
+    Parameters
+    ----------
+    p_x, distortion, tol, max_iter, backend, device
+        As in :func:`rate_distortion`.
+    betas : array_like, shape (n,)
+        Slopes, each ``> 0``.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    RDCurve
+        Points in increasing ``beta`` (decreasing distortion, increasing rate).
+    """
+    p, d = _rd_inputs(p_x, distortion)
+    b = _betas(betas)
+    tol = positive_float(tol, "tol")
+    max_iter = positive_int(max_iter, "max_iter")
+    ops = array_ops(backend, device)
+    d_dev = ops.asarray(d)
+    log_q = ops.asarray(_log(_init_marginal(None, d.shape[1])))
+    points: list[RDPoint] = []
+    for beta in _progress(b, progress, "R(D) slopes"):
+        point, log_q = _rd_point(
+            ops, p, d, -float(beta) * d_dev, float(beta), log_q, tol, max_iter, warm=bool(points)
+        )
+        points.append(point)
+    curve = _rd_curve_of(points)
+    if not curve.converged.all():
+        bad = b[~curve.converged]
+        _warn_unconverged(f"rd_curve at betas {bad.tolist()}", float(curve.gaps.max()), tol, max_iter)
+    return curve
+
+
+def _rd_curve_of(points: list[RDPoint]) -> RDCurve:
+    return RDCurve(
+        betas=np.array([pt.beta for pt in points]),
+        rates=np.array([pt.rate for pt in points]),
+        distortions=np.array([pt.distortion for pt in points]),
+        gaps=np.array([pt.gap for pt in points]),
+        converged=np.array([pt.converged for pt in points], dtype=bool),
+        points=tuple(points),
+    )
+
+
+def _progress(items, enabled: bool, desc: str):
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc)
+
+
+def distortion_rate(
+    p_x,
+    distortion,
+    rate: float,
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 10_000,
+    backend: str = "numpy",
+    device=None,
+) -> RDPoint:
+    r"""The point of the curve whose rate is ``rate``: its distortion is :math:`D(R)`.
+
+    :math:`D(R) = \min \{ \mathbb E d : I(X;\hat X) \le R \}` is the inverse of
+    :math:`R(D)`. The slope ``beta`` with :math:`R(\beta) = R` is found by
+    bracketing and Brent's method on :math:`\ln \beta`, warm-starting each
+    evaluation. End points are exact: ``rate <= 0`` gives the zero-rate point
+    :math:`D_{\max} = \min_{\hat x} \mathbb E d(X, \hat x)` (``beta=0``); a
+    rate at or above :math:`R(D_{\min})` gives the least-rate encoder reaching
+    :math:`D_{\min} = \sum_x p(x) \min_{\hat x} d(x, \hat x)` (``beta=inf``). Where
+    the curve has a straight piece at the root slope, the returned point time-shares
+    its two ends so that its rate is ``rate``.
+
+    This is the :math:`D(R_g)` term of the D-INL bound.
+
+    Parameters
+    ----------
+    p_x, distortion, tol, max_iter, backend, device
+        As in :func:`rate_distortion`.
+    rate : float
+        Target rate, nats (finite; values ``<= 0`` mean zero rate).
+
+    Returns
+    -------
+    RDPoint
+        With ``|point.rate - rate| <= max(tol, 1e-9)`` inside the curve's range.
+    """
+    p, d = _rd_inputs(p_x, distortion)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating, np.integer)):
+        raise ValueError(f"rate must be a real number, got {rate!r}")
+    rate = float(rate)
+    if not math.isfinite(rate):
+        raise ValueError(f"rate must be finite, got {rate}")
+    tol = positive_float(tol, "tol")
+    max_iter = positive_int(max_iter, "max_iter")
+    ops = array_ops(backend, device)
+    if rate <= 0:
+        return _zero_rate_point(p, d)
+    top = _min_distortion_point(ops, p, d, tol, max_iter)
+    if rate >= top.rate - tol:
+        return top
+    return _DRSearch(ops, p, d, tol, max_iter).solve(rate)
+
+
+def _zero_rate_point(p: np.ndarray, d: np.ndarray) -> RDPoint:
+    """Rate 0: every ``x`` maps to the single ``xhat`` of least expected distortion."""
+    expected = p @ d
+    j = int(np.argmin(expected))
+    enc = np.zeros_like(d)
+    enc[:, j] = 1.0
+    return RDPoint(0.0, float(expected[j]), 0.0, enc, enc[0].copy(), 0, 0.0, True)
+
+
+def _min_distortion_point(ops: ArrayOps, p, d, tol: float, max_iter: int) -> RDPoint:
+    """``beta -> inf``: the least ``I`` over encoders supported on each row's minimisers."""
+    row_min = d.min(axis=1, keepdims=True)
+    best = d <= row_min + 1e-12 * max(1.0, float(np.abs(d).max()))
+    a = np.where(best, 0.0, -np.inf)
+    log_q = ops.asarray(np.full(d.shape[1], -math.log(d.shape[1])))
+    point, _ = _rd_point(ops, p, d, ops.asarray(a), math.inf, log_q, tol, max_iter)
+    if not point.converged:
+        _warn_unconverged("distortion_rate (D_min end point)", point.gap, tol, max_iter)
+    return point
+
+
+class _DRSearch:
+    """Root of ``R(beta) = rate`` in ``log beta``, each evaluation warm-started."""
+
+    def __init__(self, ops: ArrayOps, p, d, tol: float, max_iter: int):
+        self.ops, self.p, self.d, self.tol, self.max_iter = ops, p, d, tol, max_iter
+        self.d_dev = ops.asarray(d)
+        self.log_q = ops.asarray(np.full(d.shape[1], -math.log(d.shape[1])))
+        self.cache: dict[float, RDPoint] = {}
+
+    def point(self, log_beta: float) -> RDPoint:
+        if log_beta not in self.cache:
+            beta = math.exp(log_beta)
+            pt, self.log_q = _rd_point(
+                self.ops, self.p, self.d, -beta * self.d_dev, beta, self.log_q, self.tol, self.max_iter,
+                warm=bool(self.cache),
+            )
+            if not pt.converged:
+                _warn_unconverged("distortion_rate", pt.gap, self.tol, self.max_iter)
+            self.cache[log_beta] = pt
+        return self.cache[log_beta]
+
+    def solve(self, rate: float) -> RDPoint:
+        spread = float(np.ptp(self.d)) or 1.0
+        lo = hi = math.log(1.0 / spread)
+        while self.point(lo).rate > rate:
+            lo -= 2.0
+        while self.point(hi).rate < rate:
+            hi += 1.0
+            if hi > 745.0:
+                raise ValueError(f"rate={rate} is not reached by any finite slope")
+        if lo == hi:
+            return self.point(lo)
+        root = optimize.brentq(lambda s: self.point(s).rate - rate, lo, hi, xtol=1e-12, rtol=1e-14)
+        best = self.point(root)
+        if abs(best.rate - rate) <= max(self.tol, 1e-9):
+            return best
+        below = max((s for s, pt in self.cache.items() if pt.rate <= rate), default=lo)
+        above = min((s for s, pt in self.cache.items() if pt.rate >= rate), default=hi)
+        return _time_share(self.point(below), self.point(above), rate)
+
+
+def _time_share(a: RDPoint, b: RDPoint, rate: float) -> RDPoint:
+    """The point on the chord from ``a`` to ``b`` with rate ``rate`` (a straight piece of the curve)."""
+    lam = (b.rate - rate) / (b.rate - a.rate) if b.rate > a.rate else 0.0
+    enc = lam * a.encoder + (1 - lam) * b.encoder
+    return RDPoint(
+        rate=rate,
+        distortion=lam * a.distortion + (1 - lam) * b.distortion,
+        beta=b.beta,
+        encoder=enc,
+        marginal=lam * a.marginal + (1 - lam) * b.marginal,
+        iterations=a.iterations + b.iterations,
+        gap=max(a.gap, b.gap),
+        converged=a.converged and b.converged,
+    )
+
+
+# --------------------------------------------------------------------------
+# channel capacity
+
+
+def channel_capacity(
+    channel,
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 100_000,
+    backend: str = "numpy",
+    device=None,
+) -> CapacityResult:
+    r"""Capacity :math:`C = \max_p I(p; W)` of a discrete memoryless channel, in nats.
+
+    Blahut-Arimoto [1]_ [2]_ in the log domain:
+    :math:`p(x) \leftarrow p(x)\, e^{D(W(\cdot|x) \| pW)} / \text{norm}`,
+    stopped when the bracket
+
+    .. math:: I(p; W) \;\le\; C \;\le\; \max_x D\big(W(\cdot|x) \,\|\, pW\big)
+
+    is narrower than ``tol``.
+
+    Parameters
+    ----------
+    channel : array_like, shape (n_x, n_y)
+        Row-stochastic, ``channel[x, y] = p(y | x)``.
+    tol : float
+        Width of the certified bracket at which to stop, nats.
+    max_iter : int
+        Most iterations; a :class:`RuntimeWarning` is raised if they run out.
+    backend : {"numpy", "torch"}
+    device : str or torch.device, optional
+
+    Returns
+    -------
+    CapacityResult
+
+    Examples
+    --------
+    >>> res = channel_capacity([[0.9, 0.1], [0.1, 0.9]])  # BSC(0.1)
+    >>> round(res.capacity, 6)
+    0.368064
+    """
+    w = as_stochastic_matrix(channel, "channel")
+    tol = positive_float(tol, "tol")
+    max_iter = positive_int(max_iter, "max_iter")
+    ops = array_ops(backend, device)
+    log_p = ops.asarray(np.full(w.shape[0], -math.log(w.shape[0])))
+    sol = solvers.solve_capacity(ops, ops.asarray(w), log_p, tol=tol, max_iter=max_iter)
+    p = np.exp(ops.to_numpy(sol.log_p))
+    p /= p.sum()
+    lower, upper = max(sol.lower, 0.0), max(sol.upper, 0.0)
+    converged = upper - lower <= tol
+    if not converged:
+        _warn_unconverged("channel_capacity", upper - lower, tol, max_iter)
+    return CapacityResult(lower, p, lower, upper, sol.iterations, converged)
+
+
+# --------------------------------------------------------------------------
+# information bottleneck
+
+
+def information_bottleneck(
+    p_xy,
+    beta: float,
+    *,
+    n_clusters: int | None = None,
+    seed: int | None = None,
+    restarts: int = 8,
+    tol: float = 1e-10,
+    max_iter: int = 5_000,
+    backend: str = "numpy",
+    device=None,
+    init=None,
+) -> IBPoint:
+    r"""An information-bottleneck encoder :math:`p(t|x)` at trade-off ``beta``.
+
+    Minimises, over encoders with ``n_clusters`` values of ``T`` (Markov chain
+    ``T - X - Y``),
+
+    .. math:: I(X; T) - \beta\, I(T; Y)
+
+    by the iterative IB algorithm [4]_,
+    :math:`p(t|x) \propto p(t)\, e^{-\beta D(p(y|x) \| p(y|t))}`, in the log
+    domain, from ``restarts`` random encoders (Dirichlet rows drawn from
+    ``seed``) plus ``init`` if given, returning the lowest Lagrangian. The
+    problem is not convex: the result is the best local optimum found, and
+    ``converged`` says its Lagrangian settled within ``tol`` per step.
+
+    Parameters
+    ----------
+    p_xy : array_like, shape (n_x, n_y)
+        Joint pmf.
+    beta : float
+        Trade-off, ``> 0``.
+    n_clusters : int, optional
+        ``|T|``; defaults to ``n_x``.
+    seed : int, optional
+        Seed of the restarts; the same seed gives the same result.
+    restarts : int
+        Random starting encoders.
+    tol, max_iter : float, int
+        Stopping rule per restart.
+    backend, device
+        As in :func:`rate_distortion`.
+    init : array_like, shape (n_x, n_clusters), optional
+        An extra starting encoder (rows are pmfs), e.g. a neighbouring solution.
+
+    Returns
+    -------
+    IBPoint
+    """
+    p, k, restarts, tol, max_iter = _ib_inputs(p_xy, n_clusters, restarts, tol, max_iter)
+    beta = positive_float(beta, "beta")
+    ops = array_ops(backend, device)
+    starts = _ib_starts(p.shape[0], k, restarts, np.random.default_rng(seed), init)
+    point = _best_ib(ops, p, beta, starts, tol, max_iter)
+    if not point.converged:
+        warnings.warn(
+            f"information_bottleneck did not settle within max_iter={max_iter} at beta={beta}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return point
+
+
+def ib_curve(
+    p_xy,
+    betas: Sequence[float],
+    *,
+    n_clusters: int | None = None,
+    seed: int | None = None,
+    restarts: int = 4,
+    tol: float = 1e-10,
+    max_iter: int = 5_000,
+    backend: str = "numpy",
+    device=None,
+    progress: bool = False,
+) -> IBCurve:
+    """Information-bottleneck points at each of ``betas`` (sorted increasingly).
+
+    Each slope runs ``restarts`` seeded random starts plus the previous slope's
+    encoder (a warm start), keeping the lowest Lagrangian; see
+    :func:`information_bottleneck`.
+
+    Returns
+    -------
+    IBCurve
+    """
+    p, k, restarts, tol, max_iter = _ib_inputs(p_xy, n_clusters, restarts, tol, max_iter)
+    b = _betas(betas)
+    ops = array_ops(backend, device)
+    rng = np.random.default_rng(seed)
+    points: list[IBPoint] = []
+    prev = None
+    for beta in _progress(b, progress, "IB slopes"):
+        starts = _ib_starts(p.shape[0], k, restarts, rng, prev)
+        points.append(_best_ib(ops, p, float(beta), starts, tol, max_iter))
+        prev = points[-1].encoder
+    if not all(pt.converged for pt in points):
+        bad = [pt.beta for pt in points if not pt.converged]
+        warnings.warn(f"ib_curve did not settle at betas {bad}", RuntimeWarning, stacklevel=2)
+    return IBCurve(
+        betas=b,
+        rates=np.array([pt.rate for pt in points]),
+        relevances=np.array([pt.relevance for pt in points]),
+        points=tuple(points),
+    )
+
+
+def _ib_inputs(p_xy, n_clusters, restarts, tol, max_iter):
+    p = as_joint(p_xy, "p_xy")
+    k = p.shape[0] if n_clusters is None else positive_int(n_clusters, "n_clusters")
+    return (
+        p,
+        k,
+        positive_int(restarts, "restarts"),
+        positive_float(tol, "tol"),
+        positive_int(max_iter, "max_iter"),
+    )
+
+
+def _ib_starts(n_x: int, k: int, restarts: int, rng: np.random.Generator, init) -> list[np.ndarray]:
+    starts = [rng.dirichlet(np.ones(k), size=n_x) for _ in range(restarts)]
+    if init is not None:
+        enc = as_stochastic_matrix(init, "init")
+        if enc.shape != (n_x, k):
+            raise ValueError(f"init must have shape {(n_x, k)}, got {enc.shape}")
+        starts.insert(0, enc)
+    return starts
+
+
+def _best_ib(ops: ArrayOps, p: np.ndarray, beta: float, starts, tol: float, max_iter: int) -> IBPoint:
+    p_dev = ops.asarray(p)
+    best = None
+    for enc in starts:
+        sol = solvers.solve_ib(ops, p_dev, beta, ops.asarray(_log(enc)), tol=tol, max_iter=max_iter)
+        if best is None or sol.lagrangian < best.lagrangian:
+            best = sol
+    enc = np.exp(ops.to_numpy(best.log_enc))
+    enc /= enc.sum(axis=1, keepdims=True)
+    return IBPoint(
+        rate=max(best.rate, 0.0),
+        relevance=max(best.relevance, 0.0),
+        beta=beta,
+        encoder=enc,
+        iterations=best.iterations,
+        converged=best.converged,
+    )
