@@ -136,10 +136,9 @@ def _ib(args) -> tuple[dict, object]:
 
     (joint,) = _inputs(args, 1, ("JOINT",))
     curve = ib_curve(joint, _parse_betas(args.betas, np.geomspace(0.5, 100.0, 30)))
-    conv = getattr(curve, "converged", [p.converged for p in curve.points])
     rows = [
-        {"beta": float(b), "rate": float(r), "relevance": float(v), "converged": bool(c)}
-        for b, r, v, c in zip(curve.betas, curve.rates, curve.relevances, conv)
+        {"beta": float(b), "rate": float(r), "relevance": float(v), "converged": bool(p.converged)}
+        for b, r, v, p in zip(curve.betas, curve.rates, curve.relevances, curve.points)
     ]
     return {"kind": "ib", "unit": "nats", "points": rows}, curve
 
@@ -172,7 +171,15 @@ def _table(out: dict) -> str:
     return "\n".join(lines)
 
 
-def _plot(args, result) -> None:
+def _plot_format(path: str) -> str:
+    """The file format of ``--plot PATH``, checked before any work is done."""
+    fmt = Path(path).suffix.lstrip(".").lower()
+    if fmt not in ("png", "pdf", "svg"):
+        raise ValueError(f"--plot {path}: use a .png, .pdf or .svg file name")
+    return fmt
+
+
+def _plot(args, result, fmt: str) -> None:
     import figures
 
     if args.kind == "rd":
@@ -181,16 +188,13 @@ def _plot(args, result) -> None:
         fig = figures.plot_ib_curve(result)
     else:
         fig = figures.plot_capacity(result)
-    target = Path(args.plot)
-    fmt = target.suffix.lstrip(".").lower()
-    if fmt not in ("png", "pdf", "svg"):
-        raise ValueError(f"--plot {args.plot}: use a .png, .pdf or .svg file name")
-    figures.save_figure(fig, target, formats=(fmt,))
+    figures.save_figure(fig, Path(args.plot), formats=(fmt,))
 
 
 def run(args: argparse.Namespace) -> int:
+    fmt = None if args.plot is None else _plot_format(args.plot)
     out, result = {"rd": _rd, "ib": _ib, "capacity": _capacity}[args.kind](args)
-    if args.plot is not None:
-        _plot(args, result)
+    if fmt is not None:
+        _plot(args, result, fmt)
     print(json.dumps(out, indent=2, allow_nan=False) if args.json else _table(out))
     return 0

@@ -16,7 +16,7 @@ import json
 import math
 import numbers
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -389,6 +389,24 @@ def load_runs(paths) -> list[RunRecord]:
     return records
 
 
+def _open_temporary(path: Path) -> tuple[int, str]:
+    """A new file beside ``path`` for writing: ``(fd, name)``.
+
+    Unlike :func:`tempfile.mkstemp` (always 0600) it gets the permission bits
+    of an existing ``path``, or those of an ordinary new file (0666 less the
+    umask, applied by the kernel).
+    """
+    while True:
+        name = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        if path.exists():
+            os.chmod(name, path.stat().st_mode & 0o7777)
+        return fd, name
+
+
 def append_run(path, record: Mapping | RunRecord) -> None:
     """Append one record to a JSON Lines run log, atomically.
 
@@ -396,7 +414,8 @@ def append_run(path, record: Mapping | RunRecord) -> None:
     wrong); ``schema_version`` is added when missing. The old content and the
     new line are written to a temporary file in the same directory, which then
     replaces the log with :func:`os.replace`, so a reader sees either the old
-    or the new file, never a half-written line.
+    or the new file, never a half-written line. An existing log keeps its
+    permission bits; a new one gets those of an ordinary new file.
     """
     obj = record.to_dict() if isinstance(record, RunRecord) else dict(record)
     obj.setdefault("schema_version", SCHEMA_VERSION)
@@ -409,7 +428,7 @@ def append_run(path, record: Mapping | RunRecord) -> None:
     if old and not old.endswith(b"\n"):
         old += b"\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _open_temporary(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(old + line.encode("utf-8"))

@@ -10,10 +10,14 @@ the selected hypothesis from it (``alpha = inf`` is argmin).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import numpy as np
 import pytest
+
+from ratebound.cli import main
 
 ETA = 0.2
 
@@ -92,3 +96,20 @@ def write_jsonl(tmp_path):
         return path
 
     return write
+
+
+def _run_cli(argv):
+    """``(status, stdout, stderr)`` of ``ratebound.cli.main(argv)``, argparse exits included."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main(argv)
+        except SystemExit as exc:
+            status = exc.code
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def run_cli():
+    """The ``ratebound`` command in-process: ``run_cli(argv) -> (status, stdout, stderr)``."""
+    return _run_cli

@@ -1,7 +1,5 @@
 """The ``ratebound`` command: exit 0 or 2, one stderr line on bad input, never a traceback."""
 
-import contextlib
-import io
 import json
 import math
 
@@ -9,19 +7,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from ratebound.cli import main
-
-
-def run_cli(argv):
-    """``(status, stdout, stderr)`` of ``main(argv)``, argparse exits included."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = main(argv)
-        except SystemExit as exc:
-            status = exc.code
-    return status, out.getvalue(), err.getvalue()
 
 
 def assert_clean_failure(status, err):
@@ -39,7 +24,7 @@ def assert_clean_failure(status, err):
      '{"run_id": "a", "n_train": 3, "posterior": [0.5, 0.6]}\n', "\xff\n", "[]\n",
      '{"run_id": "a", "n_train": 3, "loss_range": [0, 1], "train_loss": 2}\n'],
 )
-def test_bound_bad_logs_exit_2_with_one_line(tmp_path, content):
+def test_bound_bad_logs_exit_2_with_one_line(tmp_path, content, run_cli):
     path = tmp_path / "runs.jsonl"
     path.write_bytes(content.encode("latin-1"))
     status, out, err = run_cli(["bound", str(path)])
@@ -48,7 +33,7 @@ def test_bound_bad_logs_exit_2_with_one_line(tmp_path, content):
     assert out == ""
 
 
-def test_bound_missing_file_and_bad_options(tmp_path):
+def test_bound_missing_file_and_bad_options(tmp_path, run_cli):
     status, _, err = run_cli(["bound", str(tmp_path / "absent.jsonl")])
     assert_clean_failure(status, err)
     good = tmp_path / "good.jsonl"
@@ -75,7 +60,7 @@ argv_tail = st.lists(st.sampled_from(["--json", "--sigma", "0.5", "-1", "--delta
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=50)
 @given(st.lists(json_lines, max_size=4), argv_tail)
-def test_fuzz_bound_never_tracebacks(tmp_path, lines, tail):
+def test_fuzz_bound_never_tracebacks(run_cli, tmp_path, lines, tail):
     path = tmp_path / "fuzz.jsonl"
     path.write_bytes("\n".join(lines).encode("utf-8", errors="replace"))
     status, out, err = run_cli(["bound", str(path), *tail])
@@ -89,7 +74,7 @@ def test_fuzz_bound_never_tracebacks(tmp_path, lines, tail):
 
 @settings(max_examples=40)
 @given(st.lists(st.text(max_size=12), max_size=5))
-def test_fuzz_arbitrary_argv_never_tracebacks(argv):
+def test_fuzz_arbitrary_argv_never_tracebacks(run_cli, argv):
     status, _, err = run_cli(argv)
     assert status in (0, 2)
     assert "Traceback" not in err
@@ -98,7 +83,7 @@ def test_fuzz_arbitrary_argv_never_tracebacks(argv):
 # ------------------------------------------------------------------------- mi
 
 
-def test_mi_ksg_and_plugin(tmp_path):
+def test_mi_ksg_and_plugin(tmp_path, run_cli):
     rng = np.random.default_rng(0)
     x = rng.normal(size=1500)
     y = 0.8 * x + 0.6 * rng.normal(size=1500)  # rho = 0.8
@@ -136,7 +121,7 @@ def test_mi_ksg_and_plugin(tmp_path):
         (lambda d: np.save(d / "x.npy", np.array(["a", "b", "c"])), "ksg"),
     ],
 )
-def test_mi_bad_inputs(tmp_path, make, method):
+def test_mi_bad_inputs(tmp_path, make, method, run_cli):
     make(tmp_path)
     (x,) = [p for p in tmp_path.iterdir()]
     np.savetxt(tmp_path / "y.csv", np.arange(3.0), delimiter=",")
@@ -144,7 +129,7 @@ def test_mi_bad_inputs(tmp_path, make, method):
     assert_clean_failure(status, err)
 
 
-def test_mi_length_mismatch(tmp_path):
+def test_mi_length_mismatch(tmp_path, run_cli):
     np.save(tmp_path / "x.npy", np.arange(10.0))
     np.save(tmp_path / "y.npy", np.arange(11.0))
     status, _, err = run_cli(["mi", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--method", "ksg"])
@@ -152,7 +137,7 @@ def test_mi_length_mismatch(tmp_path):
 
 
 @pytest.mark.slow
-def test_mi_neural_method_runs(tmp_path):
+def test_mi_neural_method_runs(tmp_path, run_cli):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2000, 1))
     y = x + rng.normal(size=(2000, 1))  # I = 1/2 ln 2

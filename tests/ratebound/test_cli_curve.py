@@ -1,31 +1,17 @@
 """``ratebound curve``: examples against closed forms, files in, JSON/table/plot out."""
 
-import contextlib
-import io
 import json
 import math
 
 import numpy as np
 import pytest
 
-from ratebound.cli import main
-
-
-def run_cli(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = main(argv)
-        except SystemExit as exc:
-            status = exc.code
-    return status, out.getvalue(), err.getvalue()
-
 
 def h(p):
     return 0.0 if p in (0.0, 1.0) else -(p * math.log(p) + (1 - p) * math.log(1 - p))
 
 
-def test_rd_example_matches_bernoulli_closed_form():
+def test_rd_example_matches_bernoulli_closed_form(run_cli):
     status, out, err = run_cli(["curve", "rd", "--example", "bernoulli", "--json"])
     assert status == 0, err
     points = json.loads(out)["points"]
@@ -36,7 +22,7 @@ def test_rd_example_matches_bernoulli_closed_form():
             assert p["rate_bits"] == pytest.approx(p["rate"] / math.log(2))
 
 
-def test_capacity_example_and_files(tmp_path):
+def test_capacity_example_and_files(tmp_path, run_cli):
     status, out, err = run_cli(["curve", "capacity", "--example", "bsc", "--json"])
     assert status == 0, err
     res = json.loads(out)
@@ -49,7 +35,7 @@ def test_capacity_example_and_files(tmp_path):
     assert "capacity" in out and "nats" in out
 
 
-def test_rd_from_files_and_ib_example(tmp_path):
+def test_rd_from_files_and_ib_example(tmp_path, run_cli):
     np.save(tmp_path / "p.npy", np.array([0.5, 0.5]))
     np.save(tmp_path / "d.npy", 1.0 - np.eye(2))
     status, out, err = run_cli(["curve", "rd", str(tmp_path / "p.npy"), str(tmp_path / "d.npy"),
@@ -66,11 +52,18 @@ def test_rd_from_files_and_ib_example(tmp_path):
         assert -1e-9 <= p["relevance"] <= min(p["rate"], mi_xy) + 1e-6
 
 
-def test_plot_writes_file(tmp_path):
-    target = tmp_path / "rd.png"
-    status, _, err = run_cli(["curve", "rd", "--example", "bernoulli", "--plot", str(target)])
+@pytest.mark.parametrize(
+    "kind, example, name, magic",
+    [("rd", "bernoulli", "rd.png", b"\x89PNG"), ("ib", "binary-symmetric", "ib.pdf", b"%PDF"),
+     ("capacity", "bsc", "cap.svg", b"<?xml")],
+)
+def test_plot_writes_each_kind_through_figures(tmp_path, run_cli, kind, example, name, magic):
+    target = tmp_path / name
+    status, out, err = run_cli(["curve", kind, "--example", example, "--plot", str(target), "--json"])
     assert status == 0, err
-    assert target.stat().st_size > 1000
+    assert json.loads(out)["kind"] == kind  # the table is still printed
+    assert target.read_bytes().startswith(magic) and target.stat().st_size > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no temporary left behind
 
 
 @pytest.mark.parametrize(
@@ -86,14 +79,14 @@ def test_plot_writes_file(tmp_path):
         ["curve", "ib", "missing.npy"],
     ],
 )
-def test_bad_invocations_exit_2(argv, tmp_path, monkeypatch):
+def test_bad_invocations_exit_2(argv, tmp_path, monkeypatch, run_cli):
     monkeypatch.chdir(tmp_path)
     status, _, err = run_cli(argv)
     assert status == 2
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_bad_matrices_exit_2(tmp_path):
+def test_bad_matrices_exit_2(tmp_path, run_cli):
     np.save(tmp_path / "p.npy", np.array([0.5, 0.6]))
     np.save(tmp_path / "d.npy", 1.0 - np.eye(2))
     np.save(tmp_path / "ch.npy", np.array([[0.5, 0.6], [0.1, 0.9]]))

@@ -1,6 +1,7 @@
 """Run logs: validation naming file, line and field; unknown fields kept; atomic append."""
 
 import json
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -143,3 +144,16 @@ def test_fuzz_load_runs_never_crashes(tmp_path, text_lines):
     else:
         # every non-blank line became a record: nothing dropped silently
         assert len(runs) == sum(1 for line in "\n".join(text_lines).split("\n") if line.strip())
+
+
+def test_append_run_keeps_permissions(tmp_path):
+    # the temporary file that replaces the log must not turn a shared log private (mkstemp's 0600)
+    path = tmp_path / "log.jsonl"
+    append_run(path, {"run_id": "r1", "n_train": 5})
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    os.chmod(path, 0o640)
+    append_run(path, {"run_id": "r2", "n_train": 5})
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert [r.run_id for r in load_runs(path)] == ["r1", "r2"]
