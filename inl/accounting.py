@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import networkx as nx
 import torch
 
+from estimators._validation import positive_int
+
 __all__ = ["Exchange", "ExchangeCounter", "closed_form_exchange"]
 
 
@@ -58,7 +60,16 @@ class Exchange:
 
 
 class ExchangeCounter:
-    """Counts the elements and bytes of messages sent over edges, in both directions."""
+    """Counts the elements and bytes of messages sent over edges, in both directions.
+
+    Attributes
+    ----------
+    forward, backward : collections.defaultdict
+        ``edge -> elements`` of the activations sent (:meth:`send`) and of the
+        errors autograd delivered back over each edge.
+    forward_bytes, backward_bytes : collections.defaultdict
+        The same in bytes (``numel * element_size``).
+    """
 
     def __init__(self) -> None:
         self.forward = defaultdict(int)
@@ -87,9 +98,18 @@ class ExchangeCounter:
         return hook
 
     def summary(self, n_samples: int) -> Exchange:
-        """Totals and per-sample figures after ``n_samples`` training samples."""
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        """Totals and per-sample figures after ``n_samples`` training samples.
+
+        Parameters
+        ----------
+        n_samples : int
+            Training samples processed (training-set size times epochs), >= 1.
+
+        Returns
+        -------
+        Exchange
+        """
+        n_samples = positive_int(n_samples, "n_samples")
         edges = sorted(set(self.forward) | set(self.backward))
         fwd, bwd = sum(self.forward.values()), sum(self.backward.values())
         nbytes = sum(self.forward_bytes.values()) + sum(self.backward_bytes.values())
@@ -108,5 +128,27 @@ class ExchangeCounter:
 
 
 def closed_form_exchange(routing: nx.DiGraph, width: int) -> int:
-    """Floats per training sample when every routing edge carries a width-``width`` latent both ways."""
-    return 2 * int(width) * routing.number_of_edges()
+    """Floats per training sample when every routing edge carries a width-``width`` latent both ways.
+
+    .. math::
+
+        \\sum_{(u, v) \\in E} 2 L = 2 L |E|,
+
+    one activation forward and one error backward per edge. The trainer's
+    :class:`ExchangeCounter` counts the same thing where it happens; the tests
+    check that the two agree.
+
+    Parameters
+    ----------
+    routing : networkx.DiGraph
+        Child -> parent edges ``E``.
+    width : int
+        Latent width ``L`` (>= 1).
+
+    Returns
+    -------
+    int
+    """
+    if not isinstance(routing, nx.DiGraph):
+        raise ValueError(f"routing must be a networkx.DiGraph, got {type(routing).__name__}")
+    return 2 * positive_int(width, "width") * routing.number_of_edges()

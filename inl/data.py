@@ -16,6 +16,7 @@ label, split into a training and a held-out set.
 from __future__ import annotations
 
 import gzip
+import inspect
 import os
 import struct
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from estimators._validation import positive_float, positive_int, probability
+from inl._validation import positive_range
 
 __all__ = [
     "Views",
@@ -139,9 +141,7 @@ def synthetic_views(
     n_train = positive_int(n_train, "n_train")
     n_test = positive_int(n_test, "n_test")
     separation = positive_float(separation, "separation")
-    low, high = (positive_float(s, "noise_range") for s in noise_range)
-    if low > high:
-        raise ValueError(f"noise_range must be (low, high) with low <= high, got {noise_range}")
+    low, high = positive_range(noise_range, "noise_range")
     rng = np.random.default_rng(seed)
     means = separation * rng.standard_normal((n_classes, n_views, view_dim))
     sigmas = rng.permutation(np.linspace(low, high, n_views))
@@ -263,18 +263,32 @@ DATASETS = ("synthetic", "digits", "fashion-mnist")
 def make_views(name: str, n_views: int, *, seed: int | None, params=None) -> Views:
     """The dataset ``name`` with ``n_views`` views, ``params`` its keyword options.
 
-    ``seed`` is used unless ``params`` sets its own ``seed``.
+    Parameters
+    ----------
+    name : str
+        One of :data:`DATASETS`.
+    n_views : int
+        Views to cut (one per non-root node).
+    seed : int or None
+        The dataset's seed unless ``params`` sets its own ``seed``.
+    params : dict, optional
+        Keyword options of the builder (:func:`synthetic_views`,
+        :func:`digits_views`, :func:`fashion_mnist_views`); unknown ones raise
+        ``ValueError`` naming them.
+
+    Returns
+    -------
+    Views
     """
-    params = dict(params or {})
-    params.setdefault("seed", seed)
-    builders = {
-        "synthetic": synthetic_views,
-        "digits": digits_views,
-        "fashion-mnist": lambda n, **kw: fashion_mnist_views(n_views=n, **kw),
-    }
+    builders = {"synthetic": synthetic_views, "digits": digits_views, "fashion-mnist": fashion_mnist_views}
     if name not in builders:
         raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
+    params = {"seed": seed, **(params or {})}
+    if "n_views" in params:
+        raise ValueError(f"dataset_params for {name!r} must not set n_views (one view per non-root node)")
+    builder = builders[name]
     try:
-        return builders[name](n_views, **params)
+        inspect.signature(builder).bind(n_views=n_views, **params)
     except TypeError as exc:
         raise ValueError(f"dataset_params for {name!r}: {exc}") from None
+    return builder(n_views=n_views, **params)

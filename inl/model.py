@@ -54,6 +54,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from estimators._validation import positive_float, positive_int
 from inl.seeding import torch_generator
 from inl.topology import routing_order
 
@@ -175,7 +176,12 @@ class NodeModule(nn.Module):
         logits = self.gate(u)
         probs = F.softmax(logits, dim=-1)
         if force_choice is not None:
-            weights = F.one_hot(torch.full(probs.shape[:1], int(force_choice)), self.gate_choices)
+            force_choice = positive_int(force_choice, "force_choice", minimum=0)
+            if force_choice >= self.gate_choices:
+                raise ValueError(
+                    f"force_choice must be a gate choice in 0..{self.gate_choices - 1}, got {force_choice}"
+                )
+            weights = F.one_hot(torch.full(probs.shape[:1], force_choice), self.gate_choices)
         elif training:
             weights = gumbel_softmax(F.log_softmax(logits, dim=-1), tau, generator)
         else:
@@ -223,6 +229,19 @@ def node_generators(seed: int, nodes) -> dict:
     return {v: torch_generator(seed, "noise", v) for v in nodes}
 
 
+def _routing_root(routing) -> object:
+    """The ``root`` graph attribute of a routing, checked: a node with no parent that all nodes reach."""
+    if not isinstance(routing, nx.DiGraph) or "root" not in routing.graph:
+        raise ValueError("routing must be a networkx.DiGraph with a 'root' graph attribute")
+    root = routing.graph["root"]
+    if root not in routing or routing.out_degree(root) != 0:
+        raise ValueError(f"routing's root {root!r} must be a node without outgoing edges")
+    sinks = sorted((v for v in routing if v != root and routing.out_degree(v) == 0), key=repr)
+    if sinks:
+        raise ValueError(f"routing: nodes {sinks} have no parent, their messages would reach nobody")
+    return root
+
+
 class INLNetwork(nn.Module):
     """All node modules of an INL network over a routing DAG.
 
@@ -267,7 +286,7 @@ class INLNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.routing = routing
-        self.root = routing.graph["root"]
+        self.root = _routing_root(routing)
         self.order = routing_order(routing)
         self.view_nodes = sorted(v for v in routing.nodes if v != self.root)
         if len(view_dims) != len(self.view_nodes):
@@ -276,16 +295,21 @@ class INLNetwork(nn.Module):
                 f"got {len(view_dims)}"
             )
         self.view_index = {v: i for i, v in enumerate(self.view_nodes)}
-        self.latent_width, self.tau = latent_width, tau
+        self.latent_width = positive_int(latent_width, "latent_width")
+        self.tau = positive_float(tau, "tau")
+        sizes = {
+            "latent_width": self.latent_width,
+            "hidden_width": positive_int(hidden_width, "hidden_width"),
+            "gate_choices": positive_int(gate_choices, "gate_choices"),
+        }
+        n_classes = positive_int(n_classes, "n_classes", minimum=2)
         self.nodes = nn.ModuleDict({
             str(v): NodeModule(
-                view_dim=None if v == self.root else int(view_dims[self.view_index[v]]),
+                view_dim=None if v == self.root else positive_int(view_dims[self.view_index[v]], "view_dims"),
                 n_children=len(self.node_children(v)),
-                latent_width=latent_width,
-                hidden_width=hidden_width,
-                gate_choices=gate_choices,
                 n_classes=n_classes if v == self.root else None,
                 generator=torch_generator(seed, "init", v),
+                **sizes,
             )
             for v in sorted(routing.nodes)
         })
@@ -333,6 +357,8 @@ class INLNetwork(nn.Module):
         :class:`inl.accounting.ExchangeCounter`) sees every message as it enters
         an edge; ``force_root_choice`` fixes the root gate's choice.
         """
+        if len(views) != len(self.view_nodes):
+            raise ValueError(f"views must hold {len(self.view_nodes)} batches (one per view node), got {len(views)}")
         inbox, outputs = {}, {}
         for v in self.order:
             view = None if v == self.root else views[self.view_index[v]]
@@ -348,19 +374,46 @@ class INLNetwork(nn.Module):
         return outputs
 
 
+def _entropy(p: torch.Tensor) -> torch.Tensor:
+    """``-sum p log p`` over the last axis, nats, with a finite gradient at ``p = 0``.
+
+    ``torch.special.xlogy(p, p)`` has the right value at 0 but a ``0 / 0``
+    gradient; clamping inside the logarithm gives ``0 * log(tiny) = 0`` and the
+    derivative ``-(log max(p, tiny) + 1[p > tiny])``, finite everywhere.
+    """
+    tiny = torch.finfo(p.dtype).tiny
+    return -(p * torch.log(p.clamp_min(tiny))).sum(dim=-1)
+
+
 def batch_gate_rate(probs: torch.Tensor) -> torch.Tensor:
     """Differentiable batch estimate of the gate rate ``I(U; T)`` in nats.
 
+    The mutual information between the gate input ``U`` and the choice ``T``
+    when ``U`` is uniform over the ``B`` rows of the batch:
+
     .. math::
 
-        \\hat I = H\\Big(\\frac1B \\sum_i p(\\cdot | u_i)\\Big) - \\frac1B \\sum_i H\\big(p(\\cdot|u_i)\\big),
+        \\hat I = H\\Big(\\frac1B \\sum_{i=1}^B p(\\cdot | u_i)\\Big)
+        - \\frac1B \\sum_{i=1}^B H\\big(p(\\cdot|u_i)\\big),
+        \\qquad 0 \\le \\hat I \\le \\log K,
 
-    the torch twin of :func:`estimators.discrete.gate_rate` on the rows of ``probs``.
+    the torch twin of :func:`estimators.discrete.gate_rate`. Gradients flow
+    through both terms (the marginal and the conditional entropy) and stay
+    finite when a gate saturates (probabilities that underflow to 0).
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        ``(B, K)`` rows ``p(t | u_i)``, each summing to 1.
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar, nats.
     """
-    mean = probs.mean(dim=0)
-    marginal_entropy = -torch.special.xlogy(mean, mean).sum()
-    conditional_entropy = -torch.special.xlogy(probs, probs).sum(dim=-1).mean()
-    return marginal_entropy - conditional_entropy
+    if probs.dim() != 2 or probs.shape[0] < 1 or probs.shape[1] < 1:
+        raise ValueError(f"probs must be a non-empty (B, K) tensor, got shape {tuple(probs.shape)}")
+    return _entropy(probs.mean(dim=0)) - _entropy(probs).mean()
 
 
 def node_objective(

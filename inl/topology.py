@@ -32,6 +32,7 @@ import networkx as nx
 import numpy as np
 
 from estimators._validation import positive_float, positive_int
+from inl._validation import positive_range
 
 __all__ = [
     "random_network",
@@ -43,20 +44,6 @@ __all__ = [
 
 #: How many position draws :func:`random_network` tries before giving up.
 MAX_DRAWS = 200
-
-
-def _capacity_range(capacity_range) -> tuple[float, float]:
-    try:
-        low, high = (float(c) for c in capacity_range)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"capacity_range must be a pair (low, high) of numbers, got {capacity_range!r}"
-        ) from None
-    if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
-        raise ValueError(
-            f"capacity_range must satisfy 0 < low <= high < inf, got ({low}, {high})"
-        )
-    return low, high
 
 
 def _geometric_edges(pos: np.ndarray, radius: float) -> list[tuple[int, int]]:
@@ -136,7 +123,9 @@ def random_network(
     """
     n_nodes = positive_int(n_nodes, "n_nodes", minimum=2)
     avg_degree = positive_float(avg_degree, "avg_degree")
-    low, high = _capacity_range(capacity_range)
+    low, high = positive_range(capacity_range, "capacity_range")
+    if seed is not None:
+        seed = positive_int(seed, "seed", minimum=0)
     radius = _radius_for_degree(avg_degree / (n_nodes - 1))
     rng = np.random.default_rng(seed)
     for _ in range(MAX_DRAWS):
@@ -154,16 +143,44 @@ def random_network(
     )
 
 
+def _check_capacities(G) -> None:
+    """``G`` is an undirected simple graph with a finite positive ``capacity`` on every edge."""
+    if not isinstance(G, nx.Graph) or G.is_directed() or G.is_multigraph():
+        raise ValueError(f"G must be an undirected networkx.Graph, got {type(G).__name__}")
+    for u, v, cap in G.edges(data="capacity"):
+        if isinstance(cap, bool) or not isinstance(cap, numbers.Real) or not (
+            math.isfinite(cap) and cap > 0
+        ):
+            raise ValueError(
+                f"G's edge ({u}, {v}) needs a finite positive 'capacity' attribute, got {cap!r}"
+            )
+
+
 def validate_network(G) -> nx.Graph:
     """Check that ``G`` is a usable network and return it.
 
-    A network is an undirected, connected :class:`networkx.Graph` on the nodes
-    ``0 .. n-1`` (use :func:`networkx.convert_node_labels_to_integers` on other
-    labels) with at least two nodes, no self-loops, and a finite positive
-    ``capacity`` on every edge.
+    A network is an undirected, connected :class:`networkx.Graph` (not a
+    multigraph) on the nodes ``0 .. n-1`` (use
+    :func:`networkx.convert_node_labels_to_integers` on other labels) with at
+    least two nodes, no self-loops, and a finite positive ``capacity`` (bits/s)
+    on every edge. Positions are not needed.
+
+    Parameters
+    ----------
+    G : networkx.Graph
+
+    Returns
+    -------
+    networkx.Graph
+        ``G`` itself.
+
+    Raises
+    ------
+    ValueError
+        Naming the first problem found (type, size, labels, self-loop, edge
+        without a valid capacity, or the connected components).
     """
-    if not isinstance(G, nx.Graph) or G.is_directed() or G.is_multigraph():
-        raise ValueError(f"G must be an undirected networkx.Graph, got {type(G).__name__}")
+    _check_capacities(G)
     n = G.number_of_nodes()
     if n < 2:
         raise ValueError(f"G must have at least 2 nodes, got {n}")
@@ -175,13 +192,6 @@ def validate_network(G) -> nx.Graph:
     loops = list(nx.selfloop_edges(G))
     if loops:
         raise ValueError(f"G has self-loops, e.g. at node {loops[0][0]}")
-    for u, v, cap in G.edges(data="capacity"):
-        if isinstance(cap, bool) or not isinstance(cap, numbers.Real) or not (
-            math.isfinite(cap) and cap > 0
-        ):
-            raise ValueError(
-                f"G's edge ({u}, {v}) needs a finite positive 'capacity' attribute, got {cap!r}"
-            )
     if not nx.is_connected(G):
         parts = sorted(sorted(c) for c in nx.connected_components(G))
         raise ValueError(f"G must be connected; its components are {parts}")
@@ -262,8 +272,8 @@ def shortest_path_tree(G: nx.Graph, root: int, *, payload_bits: float) -> nx.DiG
     .. [1] arXiv:2605.23424, Sec. "Shortest-path backpropagation".
     """
     payload_bits = positive_float(payload_bits, "payload_bits")
-    root = _check_root(G, root)
     _check_capacities(G)
+    root = _check_root(G, root)
     dist, paths = _root_distances(G, root, payload_bits)
     T = _routing_graph(G, root, dist, "tree", payload_bits)
     for v, path in paths.items():
@@ -276,25 +286,60 @@ def shortest_path_tree(G: nx.Graph, root: int, *, payload_bits: float) -> nx.DiG
 def dense_routing(G: nx.Graph, root: int, *, payload_bits: float = 1.0) -> nx.DiGraph:
     """Every edge of ``G``, oriented toward the root (dense INL [2]_).
 
-    Nodes are ranked by ``(d(v), v)``, their cost distance to ``root`` (as in
-    :func:`shortest_path_tree`) with ties broken by node id, and each edge points
-    from the higher-ranked end to the lower. The ranking is a strict total order,
-    so the result is acyclic; every non-root node has a neighbour strictly closer
-    to the root (its Dijkstra predecessor), so every node reaches the root, and
-    the shortest-path tree's edges are all present. Orienting by cost distance is
-    scale-free, so ``payload_bits`` does not change the result, only the stored
-    ``cost`` attributes.
+    Nodes are ranked by their cost distance to the root (as in
+    :func:`shortest_path_tree`), ties broken by node id,
+
+    .. math::
+
+        \\operatorname{rank}(v) = \\big(d(v), v\\big) \\quad \\text{(lexicographic)},
+
+    and each edge points from its higher-ranked end to its lower-ranked end. The
+    ranking is a strict total order, so the result is acyclic; every non-root
+    node's Dijkstra predecessor is strictly closer to the root, so every node
+    reaches the root and the shortest-path tree's edges are all present.
+    Orienting by cost distance is scale-free: ``payload_bits`` changes only the
+    stored ``cost`` attributes, not the orientation.
+
+    Parameters
+    ----------
+    G : networkx.Graph
+        Undirected graph with a positive ``capacity`` on every edge.
+    root : node
+        The fusion node.
+    payload_bits : float
+        Bits per message, > 0; sets the ``cost`` attributes.
 
     Returns
     -------
     networkx.DiGraph
         Edges child -> parent with ``capacity`` and ``cost``; node attribute
         ``dist``; graph attributes ``root``, ``kind="dense"``, ``payload_bits``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`shortest_path_tree`; also when the capacities span so many
+        orders of magnitude that an edge's cost vanishes in a float64 distance
+        sum (a node would tie with its own predecessor and the orientation
+        could leave it without a way to the root).
+
+    Examples
+    --------
+    >>> G = nx.cycle_graph(4)
+    >>> nx.set_edge_attributes(G, 1.0, "capacity")
+    >>> sorted(dense_routing(G, 0).edges)
+    [(1, 0), (2, 1), (2, 3), (3, 0)]
     """
     payload_bits = positive_float(payload_bits, "payload_bits")
-    root = _check_root(G, root)
     _check_capacities(G)
-    dist, _ = _root_distances(G, root, payload_bits)
+    root = _check_root(G, root)
+    dist, paths = _root_distances(G, root, payload_bits)
+    for v, path in paths.items():
+        if v != root and not dist[path[-2]] < dist[v]:
+            raise ValueError(
+                f"G's capacities span too wide a range: node {v!r} is at the same float64 "
+                f"distance {dist[v]!r} from the root as its predecessor {path[-2]!r}"
+            )
     D = _routing_graph(G, root, dist, "dense", payload_bits)
     rank = {v: (dist[v], v) for v in G.nodes}
     for u, v in G.edges():
@@ -303,24 +348,27 @@ def dense_routing(G: nx.Graph, root: int, *, payload_bits: float = 1.0) -> nx.Di
     return D
 
 
-def _check_capacities(G: nx.Graph) -> None:
-    if not isinstance(G, nx.Graph) or G.is_directed():
-        raise ValueError(f"G must be an undirected networkx.Graph, got {type(G).__name__}")
-    for u, v, cap in G.edges(data="capacity"):
-        if isinstance(cap, bool) or not isinstance(cap, numbers.Real) or not (
-            math.isfinite(cap) and cap > 0
-        ):
-            raise ValueError(
-                f"G's edge ({u}, {v}) needs a finite positive 'capacity' attribute, got {cap!r}"
-            )
-
-
 def routing_order(routing: nx.DiGraph) -> list:
     """The nodes of a routing in the order messages are computed: leaves first, root last.
 
     A topological order of the child -> parent DAG, with ties broken by node id
     so that every process derives the same order.
+
+    Parameters
+    ----------
+    routing : networkx.DiGraph
+        Child -> parent edges (:func:`shortest_path_tree`, :func:`dense_routing`).
+
+    Returns
+    -------
+    list
+        Every node once; each node after all of its children.
+
+    Raises
+    ------
+    ValueError
+        If ``routing`` is not a directed acyclic graph.
     """
-    if not nx.is_directed_acyclic_graph(routing):
+    if not isinstance(routing, nx.DiGraph) or not nx.is_directed_acyclic_graph(routing):
         raise ValueError("routing must be a directed acyclic graph (child -> parent)")
     return list(nx.lexicographical_topological_sort(routing))

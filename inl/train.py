@@ -45,6 +45,7 @@ import torch
 from torch.nn import functional as F
 
 from estimators._validation import positive_float, positive_int
+from inl._validation import positive_range
 from inl.accounting import Exchange, ExchangeCounter
 from inl.data import DATASETS, Views, make_views
 from inl.model import INLNetwork, batch_gate_rate, node_generators, node_objective
@@ -144,26 +145,8 @@ class INLConfig:
     deterministic: bool = True
 
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        for name in ("n_nodes",):
-            set_(name, positive_int(getattr(self, name), name, minimum=2))
-        for name in ("latent_width", "hidden_width", "epochs", "batch_size", "n_contexts"):
-            set_(name, positive_int(getattr(self, name), name))
-        set_("gate_choices", positive_int(self.gate_choices, "gate_choices", minimum=2))
-        for name in ("graph_seed", "root", "seed"):
-            set_(name, positive_int(getattr(self, name), name, minimum=0))
-        if self.data_seed is not None:
-            set_("data_seed", positive_int(self.data_seed, "data_seed", minimum=0))
-        if self.threads is not None:
-            set_("threads", positive_int(self.threads, "threads"))
-        for name in ("avg_degree", "tau", "lr"):
-            set_(name, positive_float(getattr(self, name), name))
-        for name in ("beta_latent", "beta_gate"):
-            set_(name, positive_float(getattr(self, name), name, allow_zero=True))
-        low, high = (positive_float(c, "capacity_range") for c in self.capacity_range)
-        if low > high:
-            raise ValueError(f"capacity_range must be (low, high) with low <= high, got {self.capacity_range}")
-        set_("capacity_range", (low, high))
+        for name, value in self._checked_numbers().items():
+            object.__setattr__(self, name, value)
         if self.root >= self.n_nodes:
             raise ValueError(f"root must be a node in 0..{self.n_nodes - 1}, got {self.root}")
         if self.mode not in MODES:
@@ -172,9 +155,28 @@ class INLConfig:
             raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
         if not isinstance(self.dataset_params, dict):
             raise ValueError(f"dataset_params must be a dict, got {type(self.dataset_params).__name__}")
-        set_("dataset_params", {k: _jsonable(v) for k, v in sorted(self.dataset_params.items())})
+        params = {k: _jsonable(v) for k, v in sorted(self.dataset_params.items())}
+        object.__setattr__(self, "dataset_params", params)
         if not isinstance(self.deterministic, bool):
             raise ValueError(f"deterministic must be a bool, got {self.deterministic!r}")
+
+    def _checked_numbers(self) -> dict:
+        """Every numeric field, validated and normalised (``ValueError`` names the field)."""
+        minimum = {"n_nodes": 2, "gate_choices": 2, "graph_seed": 0, "root": 0, "seed": 0, "data_seed": 0}
+        ints = ("n_nodes", "latent_width", "hidden_width", "gate_choices", "epochs", "batch_size",
+                "n_contexts", "graph_seed", "root", "seed", "data_seed", "threads")
+        out = {
+            name: positive_int(getattr(self, name), name, minimum=minimum.get(name, 1))
+            for name in ints
+            if getattr(self, name) is not None  # data_seed and threads may be None
+        }
+        out.update((name, positive_float(getattr(self, name), name)) for name in ("avg_degree", "tau", "lr"))
+        out.update(
+            (name, positive_float(getattr(self, name), name, allow_zero=True))
+            for name in ("beta_latent", "beta_gate")
+        )
+        out["capacity_range"] = positive_range(self.capacity_range, "capacity_range")
+        return out
 
     @property
     def payload_bits(self) -> float:
@@ -190,13 +192,12 @@ class INLConfig:
     @classmethod
     def from_dict(cls, values: dict) -> INLConfig:
         """The config from a dict (e.g. a TOML table); unknown keys raise ``ValueError``."""
+        if not isinstance(values, dict):
+            raise ValueError(f"values must be a dict of config fields, got {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown config keys {unknown}; known keys are {sorted(known)}")
-        values = dict(values)
-        if "capacity_range" in values:
-            values["capacity_range"] = tuple(values["capacity_range"])
         return cls(**values)
 
     def replace(self, **changes) -> INLConfig:
@@ -204,9 +205,13 @@ class INLConfig:
         return dataclasses.replace(self, **changes)
 
     def digest(self) -> str:
-        """SHA-256 of the canonical JSON of :meth:`to_dict`."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        """SHA-256 (hex) of the canonical JSON of :meth:`to_dict`; :func:`run_id` holds its first 12 digits."""
+        return _sha256_json(self.to_dict())
+
+
+def _sha256_json(value) -> str:
+    """SHA-256 (hex) of ``json.dumps(value, sort_keys=True)``."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
 def _jsonable(value):
@@ -279,10 +284,12 @@ class INLRun:
 
     @property
     def train_acc(self) -> float:
+        """Accuracy on the training set (gates hard, latents at their means)."""
         return self.record["train_acc"]
 
     @property
     def test_acc(self) -> float:
+        """Accuracy on the held-out set (gates hard, latents at their means)."""
         return self.record["test_acc"]
 
     @property
@@ -297,14 +304,35 @@ class INLRun:
 
 
 def build_routing(config: INLConfig, graph: nx.Graph) -> nx.DiGraph:
-    """The routing of ``config.mode`` on ``graph``, costs for ``config.payload_bits``."""
+    """The routing of ``config.mode`` on ``graph``, costs for ``config.payload_bits``.
+
+    :func:`inl.topology.shortest_path_tree` for ``mode="tree"``,
+    :func:`inl.topology.dense_routing` for ``mode="dense"``, rooted at ``config.root``.
+    """
     if config.mode == "tree":
         return shortest_path_tree(graph, config.root, payload_bits=config.payload_bits)
     return dense_routing(graph, config.root, payload_bits=config.payload_bits)
 
 
 def batch_order(n_samples: int, batch_size: int, *, seed: int, epoch: int) -> list[np.ndarray]:
-    """The mini-batches (index arrays) of one epoch: a permutation drawn from ``(seed, epoch)``."""
+    """The mini-batches (index arrays) of one epoch: a permutation drawn from ``(seed, epoch)``.
+
+    Every process that knows ``(seed, epoch)`` derives the same batches
+    (:func:`inl.seeding.derive_seed`); the last batch holds the remainder.
+
+    Parameters
+    ----------
+    n_samples, batch_size : int
+        Training-set size and batch size, >= 1.
+    seed, epoch : int
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``ceil(n_samples / batch_size)`` index arrays partitioning ``range(n_samples)``.
+    """
+    n_samples = positive_int(n_samples, "n_samples")
+    batch_size = positive_int(batch_size, "batch_size")
     rng = np.random.default_rng(derive_seed(seed, "order", epoch))
     perm = rng.permutation(n_samples)
     return [perm[i : i + batch_size] for i in range(0, n_samples, batch_size)]
@@ -312,7 +340,15 @@ def batch_order(n_samples: int, batch_size: int, *, seed: int, epoch: int) -> li
 
 @contextlib.contextmanager
 def torch_settings(*, threads: int | None, deterministic: bool):
-    """Set torch's thread count and determinism for a block, restoring both afterwards."""
+    """Set torch's thread count and determinism for a block, restoring both afterwards.
+
+    Parameters
+    ----------
+    threads : int or None
+        ``torch.set_num_threads(threads)`` inside the block; ``None`` leaves it.
+    deterministic : bool
+        ``torch.use_deterministic_algorithms(deterministic)`` inside the block.
+    """
     old_threads = torch.get_num_threads()
     old_det = torch.are_deterministic_algorithms_enabled()
     try:
@@ -331,9 +367,33 @@ def _tensors(views_tuple) -> list[torch.Tensor]:
 
 @torch.no_grad()
 def evaluate(network: INLNetwork, views, labels, *, force_root_choice: int | None = None) -> Evaluation:
-    """Evaluate ``network`` on ``views`` (list of arrays or tensors) and ``labels``."""
+    """Evaluate ``network`` on a dataset split, gates hard and latents at their means.
+
+    Parameters
+    ----------
+    network : INLNetwork
+    views : sequence of array-like
+        One ``(n, d_v)`` array (or tensor) per view node, in :attr:`INLNetwork.view_nodes` order.
+    labels : array-like
+        ``(n,)`` integer classes.
+    force_root_choice : int, optional
+        Use aggregation map ``force_root_choice`` at the root gate for every
+        sample instead of the gate's most probable choice.
+
+    Returns
+    -------
+    Evaluation
+        Accuracy, 0-1 error, cross-entropy (nats), latent rate (nats per
+        sample), per-sample correctness, the gates' probabilities and the
+        root gate's inputs.
+    """
     xs = [torch.as_tensor(v, dtype=torch.float32) for v in views]
     y = torch.as_tensor(labels, dtype=torch.int64)
+    if y.dim() != 1 or any(x.shape[0] != y.shape[0] for x in xs):
+        raise ValueError(
+            f"labels must be 1-D with one entry per row of every view, got labels {tuple(y.shape)} "
+            f"and views {[tuple(x.shape) for x in xs]}"
+        )
     outs = network(xs, training=False, force_root_choice=force_root_choice)
     logits = outs[network.root].logits
     correct = (logits.argmax(dim=-1) == y).numpy()
@@ -391,12 +451,6 @@ def _contexts(network, views: Views, held_out: Evaluation, config) -> tuple[list
     return pmf.tolist(), table.tolist()
 
 
-def _gate_rates(held_out: Evaluation) -> dict:
-    from estimators.discrete import gate_rate
-
-    return {v: float(gate_rate(p)) for v, p in held_out.gate_probs.items()}
-
-
 def _config_dict(config: INLConfig, graph_sha256: str | None) -> dict:
     out = config.to_dict()
     if graph_sha256 is not None:
@@ -410,8 +464,8 @@ def run_id(config: INLConfig, *, graph_sha256: str | None = None) -> str:
     A function of the config (and of the user graph's digest, if any) alone:
     the same config and seed give the same, bit-identical run.
     """
-    text = json.dumps(_config_dict(config, graph_sha256), sort_keys=True)
-    return f"inl-{config.mode}-{hashlib.sha256(text.encode()).hexdigest()[:12]}-s{config.seed}"
+    digest = _sha256_json(_config_dict(config, graph_sha256))
+    return f"inl-{config.mode}-{digest[:12]}-s{config.seed}"
 
 
 def build_record(config: INLConfig, setup: Setup, network: INLNetwork, exchange: Exchange) -> dict:
@@ -424,17 +478,46 @@ def build_record(config: INLConfig, setup: Setup, network: INLNetwork, exchange:
     ``I(U;T)`` (the gate whose distortion table is logged, so that
     ``D(R_g) = distortion_rate(context_pmf, gate_distortion, gate_rate)``);
     ``gate_rate_total`` sums all gates, ``gate_rates`` lists them by node.
+
+    Parameters
+    ----------
+    config : INLConfig
+    setup : Setup
+        What :func:`prepare` made of ``config`` (the network was trained on it).
+    network : INLNetwork
+        The trained network.
+    exchange : Exchange
+        The training exchange counts.
+
+    Returns
+    -------
+    dict
+        JSON-able, finite; the fields of the run-log contract plus ``n_test``,
+        ``train_ce``, ``test_ce``, ``gate_rate_total``, ``gate_rates``,
+        ``exchange_per_edge`` and ``edges_available``.
     """
     views = setup.views
     train_eval = evaluate(network, views.train_views, views.train_labels)
     test_eval = evaluate(network, views.test_views, views.test_labels)
-    rates = _gate_rates(test_eval)
     context_pmf, gate_distortion = _contexts(network, views, test_eval, config)
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id(config, graph_sha256=setup.graph_sha256),
         "n_train": views.n_train,
         "n_test": views.n_test,
+        **_loss_fields(train_eval, test_eval),
+        **_rate_fields(test_eval, network.root),
+        "context_pmf": context_pmf,
+        "gate_distortion": gate_distortion,
+        **_exchange_fields(exchange),
+        "edges_available": setup.routing.number_of_edges(),
+        "config": _config_dict(config, setup.graph_sha256),
+    }
+
+
+def _loss_fields(train_eval: Evaluation, test_eval: Evaluation) -> dict:
+    """0-1 loss (the record's ``loss_range [0, 1]``), accuracy and cross-entropy of both splits."""
+    return {
         "loss_range": [0.0, 1.0],
         "train_loss": train_eval.error,
         "test_loss": test_eval.error,
@@ -442,26 +525,37 @@ def build_record(config: INLConfig, setup: Setup, network: INLNetwork, exchange:
         "test_acc": test_eval.accuracy,
         "train_ce": train_eval.cross_entropy,
         "test_ce": test_eval.cross_entropy,
-        "latent_rate": test_eval.latent_rate,
-        "gate_rate": rates[network.root],
+    }
+
+
+def _rate_fields(held_out: Evaluation, root) -> dict:
+    """Latent rate and gate rates on held-out data, nats per sample."""
+    from estimators.discrete import gate_rate
+
+    rates = {v: float(gate_rate(p)) for v, p in held_out.gate_probs.items()}
+    return {
+        "latent_rate": held_out.latent_rate,
+        "gate_rate": rates[root],
         "gate_rate_total": float(sum(rates.values())),
         "gate_rates": {str(v): r for v, r in rates.items()},
-        "context_pmf": context_pmf,
-        "gate_distortion": gate_distortion,
+    }
+
+
+def _exchange_fields(exchange: Exchange) -> dict:
+    """Training exchange per sample and per run, per edge, and the edges used."""
+    return {
         "exchange_floats": exchange.floats_per_sample,
         "exchange_bytes": exchange.bytes_per_sample,
         "exchange_floats_total": exchange.floats_total,
         "exchange_bytes_total": exchange.bytes_total,
         "exchange_per_edge": [[u, v, f] for (u, v), f in sorted(exchange.per_edge.items())],
         "edges_used": exchange.edges_used,
-        "edges_available": setup.routing.number_of_edges(),
-        "config": _config_dict(config, setup.graph_sha256),
     }
 
 
 def _graph_digest(graph: nx.Graph) -> str:
     edges = sorted((min(u, v), max(u, v), float(c)) for u, v, c in graph.edges(data="capacity"))
-    return hashlib.sha256(json.dumps([graph.number_of_nodes(), edges]).encode()).hexdigest()
+    return _sha256_json([graph.number_of_nodes(), edges])
 
 
 @dataclass(frozen=True)
@@ -484,8 +578,22 @@ class Setup:
 
 
 def prepare(config: INLConfig, *, graph: nx.Graph | None = None) -> Setup:
-    """The network (``random_network`` from ``config.graph_seed`` unless ``graph`` is given),
-    its routing for ``config.mode`` and the dataset with one view per non-root node."""
+    """What ``config`` determines before training: network, routing and data.
+
+    Parameters
+    ----------
+    config : INLConfig
+    graph : networkx.Graph, optional
+        A user network (checked with :func:`inl.topology.validate_network`,
+        ``config.n_nodes`` nodes); by default
+        ``random_network(config.n_nodes, ..., seed=config.graph_seed)``.
+
+    Returns
+    -------
+    Setup
+        The network, its routing for ``config.mode`` and the dataset with one
+        view per non-root node (drawn with ``config.data_seed``, else ``config.seed``).
+    """
     if not isinstance(config, INLConfig):
         raise ValueError(f"config must be an INLConfig, got {type(config).__name__}")
     graph_sha = None
@@ -541,7 +649,11 @@ def train(config: INLConfig, *, graph: nx.Graph | None = None, progress: bool = 
 
 
 def build_network(config: INLConfig, routing: nx.DiGraph, views: Views) -> INLNetwork:
-    """The untrained network of ``config`` on ``routing`` for ``views`` (initialised from ``config.seed``)."""
+    """The untrained network of ``config`` on ``routing`` for ``views``.
+
+    Node ``v`` is initialised from ``torch_generator(config.seed, "init", v)``,
+    so a process hosting one node rebuilds exactly its part.
+    """
     return INLNetwork(
         routing, views.view_dims, views.n_classes,
         latent_width=config.latent_width, hidden_width=config.hidden_width,

@@ -63,6 +63,10 @@ def test_tree_exchange_at_most_dense(n, degree, seed, width):
     assert closed_form_exchange(tree, width) <= closed_form_exchange(dense, width)
 
 
-def test_summary_needs_samples():
+def test_argument_errors():
     with pytest.raises(ValueError, match="n_samples"):
         ExchangeCounter().summary(0)
+    with pytest.raises(ValueError, match="width"):
+        closed_form_exchange(shortest_path_tree(random_network(3, seed=0), 0, payload_bits=1.0), 0)
+    with pytest.raises(ValueError, match="routing must be a networkx.DiGraph"):
+        closed_form_exchange(random_network(3, seed=0), 2)

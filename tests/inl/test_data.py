@@ -94,5 +94,22 @@ def test_make_views_dispatch_and_errors():
     assert v.n_views == 3 and v.n_train == 20
     with pytest.raises(ValueError, match="dataset must be one of"):
         make_views("cifar", 3, seed=0)
-    with pytest.raises(ValueError, match="dataset_params for 'synthetic'"):
+    with pytest.raises(ValueError, match="dataset_params for 'synthetic'.*bogus"):
         make_views("synthetic", 3, seed=0, params={"bogus": 1})
+    with pytest.raises(ValueError, match="must not set n_views"):
+        make_views("digits", 3, seed=0, params={"n_views": 2})
+    # the builder's own errors come through as they are, naming the argument
+    with pytest.raises(ValueError, match="noise_range"):
+        make_views("synthetic", 3, seed=0, params={"noise_range": [3.0, 1.0]})
+    # params may set their own seed
+    a = make_views("synthetic", 2, seed=0, params={"n_train": 10, "n_test": 5, "seed": 7})
+    b = synthetic_views(2, n_train=10, n_test=5, seed=7)
+    assert np.array_equal(a.train_views[1], b.train_views[1])
+
+
+def test_synthetic_views_errors():
+    for bad in (2.0, (1.0,), (2.0, 1.0), (0.0, 1.0)):
+        with pytest.raises(ValueError, match="noise_range"):
+            synthetic_views(2, noise_range=bad)
+    with pytest.raises(ValueError, match="n_classes"):
+        synthetic_views(2, n_classes=1)

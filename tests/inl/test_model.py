@@ -121,6 +121,34 @@ def test_batch_gate_rate_matches_estimators(p):
     assert -1e-12 <= ours <= np.log(p.shape[1]) + 1e-12
 
 
+def test_batch_gate_rate_gradient():
+    # the gradient of the batch estimate is the derivative of H(mean p) - mean H(p)
+    logits = torch.randn(6, 4, dtype=torch.float64, generator=torch_generator(0, "gate"), requires_grad=True)
+    assert torch.autograd.gradcheck(lambda z: batch_gate_rate(torch.softmax(z, -1)), (logits,))
+    # a saturated gate (probabilities underflowing to 0) keeps a finite gradient
+    saturated = torch.tensor([[0.0, 200.0, 0.0], [0.0, 0.0, 0.0]], requires_grad=True)
+    rate = batch_gate_rate(torch.softmax(saturated, -1))
+    rate.backward()
+    assert torch.isfinite(rate) and torch.all(torch.isfinite(saturated.grad))
+    assert saturated.grad[0].abs().max() == 0.0  # a one-hot row is flat in its own logits
+    with pytest.raises(ValueError, match="probs must be a non-empty"):
+        batch_gate_rate(torch.ones(4))
+
+
+def test_saturated_gate_gives_finite_parameter_gradients():
+    # a gate penalised toward a constant choice ends with huge logits; its rate
+    # term must still back-propagate finite errors to the gate and the senders
+    net = _network(dense_routing(_graph(), 0))
+    with torch.no_grad():
+        net.nodes["0"].gate.weight.mul_(1e4)
+    outs = net(_views(), generators=node_generators(0, net.order), training=True)
+    assert (outs[0].gate_probs == 0).any()
+    objective = sum(node_objective(outs[v], torch.zeros(7, dtype=torch.int64), beta_latent=0.0, beta_gate=1.0)
+                    for v in net.order)
+    objective.backward()
+    assert all(torch.all(torch.isfinite(p.grad)) for p in net.parameters() if p.grad is not None)
+
+
 def test_node_objective_terms():
     net = _network(shortest_path_tree(_graph(), 0, payload_bits=8.0))
     outs = net(_views())
@@ -149,3 +177,32 @@ def test_node_module_errors():
     with pytest.raises(ValueError, match="view_dims"):
         INLNetwork(dense_routing(_graph(), 0), [2, 3], 3, latent_width=L, hidden_width=5,
                    gate_choices=K, seed=0)
+    with pytest.raises(ValueError, match="force_choice must be a gate choice in 0..1"):
+        node.aggregate(torch.zeros(1, 4), generator=None, training=False, tau=1.0, force_choice=2)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"latent_width": 0}, "latent_width"),
+    ({"hidden_width": 0}, "hidden_width"),
+    ({"gate_choices": 0}, "gate_choices"),
+    ({"tau": 0.0}, "tau"),
+    ({"n_classes": 1}, "n_classes"),
+    ({"view_dims": [2, 3, 0, 4]}, "view_dims"),
+])
+def test_network_arguments_are_validated(change, message):
+    args = dict(view_dims=[2, 3, 2, 4], n_classes=3, latent_width=L, hidden_width=5, gate_choices=K, seed=0)
+    with pytest.raises(ValueError, match=message):
+        INLNetwork(dense_routing(_graph(), 0), **{**args, **change})
+
+
+def test_network_rejects_routings_that_do_not_reach_the_root():
+    args = dict(latent_width=L, hidden_width=5, gate_choices=K, seed=0)
+    no_root = nx.DiGraph([(1, 0), (2, 0), (3, 1), (4, 3)])
+    with pytest.raises(ValueError, match="'root' graph attribute"):
+        INLNetwork(no_root, [2, 3, 2, 4], 3, **args)
+    stranded = nx.DiGraph([(1, 0), (2, 0), (3, 1), (3, 4)], root=0)  # node 4 keeps 3's message
+    with pytest.raises(ValueError, match=r"nodes \[4\] have no parent"):
+        INLNetwork(stranded, [2, 3, 2, 4], 3, **args)
+    net = _network(shortest_path_tree(_graph(), 0, payload_bits=8.0))
+    with pytest.raises(ValueError, match="views must hold 4 batches"):
+        net(_views()[:3])

@@ -126,6 +126,11 @@ def test_random_network_errors():
         random_network(1, seed=0)
     with pytest.raises(ValueError, match="avg_degree"):
         random_network(5, avg_degree=-1.0, seed=0)
+    for bad in (5.0, (1.0, 2.0, 3.0), "12", (0.0, 1.0), (1.0, float("inf"))):
+        with pytest.raises(ValueError, match="capacity_range"):
+            random_network(5, capacity_range=bad, seed=0)
+    with pytest.raises(ValueError, match="seed"):
+        random_network(5, seed=-1)
 
 
 def test_validate_network_rejects_bad_graphs():
@@ -142,7 +147,46 @@ def test_validate_network_rejects_bad_graphs():
         validate_network(G)
     with pytest.raises(ValueError, match="undirected"):
         validate_network(nx.DiGraph(G))
+    multi = nx.MultiGraph([(0, 1), (0, 1)])
+    nx.set_edge_attributes(multi, 1.0, "capacity")
+    with pytest.raises(ValueError, match="undirected networkx.Graph, got MultiGraph"):
+        validate_network(multi)
+    with pytest.raises(ValueError, match="undirected"):
+        dense_routing(multi, 0)
+    pair = nx.path_graph(2)
+    nx.set_edge_attributes(pair, 1.0, "capacity")
     with pytest.raises(ValueError, match="root 9"):
-        shortest_path_tree(nx.path_graph(2), 9, payload_bits=1.0)
+        shortest_path_tree(pair, 9, payload_bits=1.0)
     with pytest.raises(ValueError, match="payload_bits"):
-        shortest_path_tree(nx.path_graph(2), 0, payload_bits=0.0)
+        shortest_path_tree(pair, 0, payload_bits=0.0)
+    with pytest.raises(ValueError, match="capacity"):
+        shortest_path_tree(nx.path_graph(2), 0, payload_bits=1.0)
+
+
+def test_dense_routing_refuses_costs_lost_to_rounding():
+    # 1 -> 2 costs 1e-20 beside a distance of 1: in float64 node 1 ties with its own
+    # predecessor, and ordering by (distance, id) would leave node 1 without a parent
+    G = nx.Graph()
+    G.add_edge(0, 2, capacity=1.0)
+    G.add_edge(2, 1, capacity=1e20)
+    assert set(shortest_path_tree(G, 0, payload_bits=1.0).edges) == {(1, 2), (2, 0)}
+    with pytest.raises(ValueError, match="node 1 is at the same float64 distance"):
+        dense_routing(G, 0)
+
+
+def test_routing_order_needs_a_dag():
+    cycle = nx.DiGraph([(0, 1), (1, 2), (2, 0)])
+    with pytest.raises(ValueError, match="directed acyclic"):
+        routing_order(cycle)
+    with pytest.raises(ValueError, match="directed acyclic"):
+        routing_order(nx.path_graph(3))
+    assert routing_order(nx.DiGraph([(3, 0), (2, 0), (1, 2)])) == [1, 2, 3, 0]
+
+
+def test_docstring_examples():
+    import doctest
+
+    import inl.topology
+
+    result = doctest.testmod(inl.topology, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 2 and result.failed == 0

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from inl.data import make_views
-from inl.train import INLConfig, INLRun, batch_order, evaluate, train
+from inl.train import INLConfig, INLRun, batch_order, evaluate, run_id, train
 
 SMALL = dict(n_nodes=6, epochs=6, batch_size=32, latent_width=4, hidden_width=16, threads=1, lr=1e-2,
              dataset_params={"n_train": 400, "n_test": 300, "n_classes": 4})
@@ -118,6 +118,8 @@ def test_batch_order_is_a_seeded_partition():
     again = batch_order(10, 4, seed=3, epoch=0)
     assert all(np.array_equal(x, y) for x, y in zip(batches, again))
     assert not np.array_equal(np.concatenate(batches), np.concatenate(batch_order(10, 4, seed=3, epoch=1)))
+    with pytest.raises(ValueError, match="batch_size"):
+        batch_order(10, 0, seed=3, epoch=0)
 
 
 def test_config_round_trip_and_validation():
@@ -140,6 +142,36 @@ def test_config_round_trip_and_validation():
         INLConfig(capacity_range=(5.0, 1.0))
     with pytest.raises(ValueError, match="config must be an INLConfig"):
         train({"n_nodes": 3})
+    for bad in (5.0, (1.0, 2.0, 3.0), "ab"):
+        with pytest.raises(ValueError, match="capacity_range"):
+            INLConfig(capacity_range=bad)
+    with pytest.raises(ValueError, match="capacity_range"):
+        INLConfig.from_dict({"capacity_range": 7})
+    with pytest.raises(ValueError, match="values must be a dict"):
+        INLConfig.from_dict([("n_nodes", 3)])
+    for name in ("data_seed", "threads", "seed", "epochs"):
+        with pytest.raises(ValueError, match=name):
+            INLConfig(**{name: -1})
+    assert INLConfig(data_seed=None, threads=None).threads is None
+
+
+def test_run_id_is_the_config_digest():
+    config = INLConfig(mode="tree", seed=3)
+    assert run_id(config) == f"inl-tree-{config.digest()[:12]}-s3"
+    assert run_id(config, graph_sha256="0" * 64) != run_id(config)
+    assert run_id(config.replace(lr=1e-3)) != run_id(config)
+
+
+def test_evaluate_checks_its_arguments(runs):
+    run = runs["tree"]
+    views = make_views(run.config.dataset, run.config.n_nodes - 1, seed=run.config.seed,
+                       params=run.config.dataset_params)
+    with pytest.raises(ValueError, match="labels must be 1-D with one entry per row"):
+        evaluate(run.model, views.test_views, views.test_labels[:-1])
+    with pytest.raises(ValueError, match="views must hold 5 batches"):
+        evaluate(run.model, views.test_views[:-1], views.test_labels)
+    with pytest.raises(ValueError, match="force_root_choice|force_choice"):
+        evaluate(run.model, views.test_views, views.test_labels, force_root_choice=run.config.gate_choices)
 
 
 def test_digits_views_train_end_to_end():
