@@ -410,25 +410,34 @@ def train_rank(
         return _assemble(config, setup, gathered, backend)
 
 
-def _fit_node(node: _NodeProcess, progress: bool, fault: _Fault | None) -> tuple[list, float]:
+def _epochs(config: INLConfig, progress: bool):
+    """The epochs, under a tqdm bar when ``progress`` (no bar, no tqdm lock, otherwise)."""
+    if not progress:
+        return None, range(config.epochs)
     from tqdm.auto import tqdm
 
+    bar = tqdm(range(config.epochs), desc=f"inl {config.mode} x{config.n_nodes} ranks",
+               unit="epoch", leave=False)
+    return bar, bar
+
+
+def _fit_node(node: _NodeProcess, progress: bool, fault: _Fault | None) -> tuple[list, float]:
     config, history = node.config, []
     start = time.perf_counter()
-    bar = tqdm(range(config.epochs), desc=f"inl {config.mode} x{config.n_nodes} ranks",
-               unit="epoch", disable=not progress, leave=False)
-    for epoch in bar:
+    bar, epochs = _epochs(config, progress)
+    for epoch in epochs:
         tic, cpu, waited = time.perf_counter(), time.process_time(), node.traffic.wait_seconds
         stats = node.train_epoch(epoch, fault)
         test_acc = node.test_accuracy()
         stats.update(epoch=epoch, test_acc=test_acc, seconds=time.perf_counter() - tic,
                      cpu_seconds=time.process_time() - cpu, comm_seconds=node.traffic.wait_seconds - waited)
-        if node.is_root:
-            if not math.isfinite(stats["ce"]):
-                raise FloatingPointError(f"training diverged at epoch {epoch}: ce {stats['ce']}")
+        if node.is_root and not math.isfinite(stats["ce"]):
+            raise FloatingPointError(f"training diverged at epoch {epoch}: ce {stats['ce']}")
+        if bar is not None:
             bar.set_postfix(ce=f"{stats['ce']:.3f}", test_acc=f"{test_acc:.3f}")
         history.append(stats)
-    bar.close()
+    if bar is not None:
+        bar.close()
     return history, time.perf_counter() - start
 
 
@@ -592,7 +601,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def _write_error(folder: Path, rank: int, exc: BaseException) -> None:
-    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    text = str(exc) if isinstance(exc, DistributedTrainingError) else f"{type(exc).__name__}: {exc}"
+    if not text.startswith(f"rank {rank}:"):
+        text = f"rank {rank}: {text}"
     report = {"rank": rank, "time": time.time(), "error": text,
               "traceback": "".join(traceback.format_exception(exc))}
     with contextlib.suppress(OSError):
@@ -655,7 +666,9 @@ def run_distributed(
         start. Both give fresh single-threaded processes (never a fork of this,
         possibly multi-threaded, process); the fork server imports torch and this
         module once and forks every rank from there, where ``"spawn"`` imports
-        them once per rank (seconds of CPU each).
+        them once per rank (seconds of CPU each). The fork server is this
+        process's ``multiprocessing`` one; its preload list gains this module and
+        the torch modules imported lazily on the way (:data:`_PRELOAD`).
     _fail_rank, _fail_at_step, _fail_mode
         Test hooks: rank ``_fail_rank`` leaves with ``os._exit(1)``
         (``"exit"``) or blocks forever (``"hang"``) before its training step
@@ -785,7 +798,8 @@ def _stop(procs, *, grace: float) -> None:
 
 
 def _failure(procs, folder: Path, deadline: float | None) -> DistributedTrainingError:
-    """The error naming which ranks died, raised or hung, the first to fail first."""
+    """The error naming the ranks that died, then those still running (hung), then those that
+    raised, the first to fail first: when one rank dies or hangs, the others' errors follow from it."""
     reports = {}
     for path in (folder / _ERRORS).glob("*.json"):
         with contextlib.suppress(OSError, ValueError):
@@ -796,8 +810,8 @@ def _failure(procs, folder: Path, deadline: float | None) -> DistributedTraining
     hung = [r for r, p in enumerate(procs) if p.exitcode == -15 and r not in reports]
     raised = sorted(reports, key=lambda r: reports[r]["time"])
     lines = [f"rank {r} died (exit code {procs[r].exitcode}) without reporting an error" for r in dead]
-    lines += [f"rank {r}: {reports[r]['error']}" for r in raised]
     lines += [f"rank {r} was still running and was terminated" for r in hung]
+    lines += [reports[r]["error"] for r in raised]
     head = (f"distributed INL run exceeded its deadline of {deadline:g} s" if deadline is not None
             else "distributed INL run failed")
     return DistributedTrainingError(
