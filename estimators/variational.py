@@ -500,6 +500,12 @@ def estimate_mi(
     reports ``nwj_bound(f + 1)``; ``"smile"`` trains as ``"js"`` and reports
     :func:`smile_bound` with ``clip``, whose bias grows as ``clip`` shrinks.
 
+    Heavy-tailed data (e.g. a Student-t with 2 degrees of freedom, whose
+    variance is infinite) defeat z-scoring: a few outliers dominate the
+    ``e^f`` terms of NWJ, DV, MINE and the JS report, which then land near 0.
+    An invertible map of each variable (``np.arcsinh``, a rank transform)
+    leaves ``I(X;Y)`` unchanged and avoids it; InfoNCE is the least affected.
+
     Parameters
     ----------
     x : array-like, shape (n,) or (n, d_x)
