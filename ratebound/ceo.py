@@ -350,6 +350,12 @@ def vector_gaussian_ceo_sum_rate(source_cov, gains, noise_covs, distortion_cov, 
     (0 when the distortion constraint is tight, as it always is for 1-D inputs,
     where the result equals :func:`gaussian_ceo_sum_rate`).
 
+    What this certifies: ``sum_rate`` is **achievable**, an upper bound on the
+    sum-rate-distortion function of the vector CEO problem under the matrix
+    distortion constraint; ``sum_rate - slack`` bounds from below only what
+    Gaussian Berger-Tung test channels can do, not every code (Gaussian test
+    channels are not known to be optimal for this vector problem in general).
+
     Parameters
     ----------
     source_cov : array_like, shape (m, m)

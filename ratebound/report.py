@@ -248,35 +248,39 @@ def _shared_data(name: str, field_name: str, runs) -> MissingBound | None:
     return None
 
 
-def _xr_posterior(g: _Group):
-    from estimators.discrete import bank_mi
-
-    name = "xu-raginsky (posterior)"
-    runs = g.having("posterior")
+def _xr_estimated(g: _Group, name: str, field_name: str, reason: str, estimate, assumption: str):
+    """Xu-Raginsky with I(S;W) estimated by ``estimate(runs)`` from the runs logging ``field_name``."""
+    runs = g.having(field_name)
     if len(runs) < 2:
-        return _missing(name, ["posterior"], "needs q(W|S) rows from at least 2 runs (training sets)")
-    if (miss := _shared_data(name, "posterior", runs)) is not None:
+        return _missing(name, [field_name], reason)
+    if (miss := _shared_data(name, field_name, runs)) is not None:
         return miss
-    _common((len(r.posterior) for r in runs), "posterior length")
-    est = bank_mi([r.posterior for r in runs], n_boot=g.n_boot, seed=g.seed)
+    est = estimate(runs)
     value = xu_raginsky(est.value, g.n, sigma=g.sigma)
-    return BoundValue(name, "E[gap]", value, ESTIMATE, _xr_terms(est, g, len(runs)),
-                      "training sets of the runs i.i.d.; I(S;W) by the closed form of bank_mi")
+    return BoundValue(name, "E[gap]", value, ESTIMATE, _xr_terms(est, g, len(runs)), assumption)
+
+
+def _xr_posterior(g: _Group):
+    def estimate(runs):
+        from estimators.discrete import bank_mi
+
+        _common((len(r.posterior) for r in runs), "posterior length")
+        return bank_mi([r.posterior for r in runs], n_boot=g.n_boot, seed=g.seed)
+
+    return _xr_estimated(g, "xu-raginsky (posterior)", "posterior",
+                         "needs q(W|S) rows from at least 2 runs (training sets)", estimate,
+                         "training sets of the runs i.i.d.; I(S;W) by the closed form of bank_mi")
 
 
 def _xr_hypothesis(g: _Group):
-    name = "xu-raginsky (selected hypotheses)"
-    runs = g.having("hypothesis")
-    if len(runs) < 2:
-        return _missing(name, ["hypothesis"], "needs the selected bank index from at least 2 runs")
-    if (miss := _shared_data(name, "hypothesis", runs)) is not None:
-        return miss
-    sizes = {r.bank_size for r in runs} - {None}
-    k = _common(sizes, "bank_size") if sizes else None
-    est = selection_mi([r.hypothesis for r in runs], bank_size=k, n_boot=g.n_boot, seed=g.seed)
-    value = xu_raginsky(est.value, g.n, sigma=g.sigma)
-    return BoundValue(name, "E[gap]", value, ESTIMATE, _xr_terms(est, g, len(runs)),
-                      "each run on its own i.i.d. training set; I(S;W) <= H(W), Miller-Madow plug-in")
+    def estimate(runs):
+        sizes = {r.bank_size for r in runs} - {None}
+        k = _common(sizes, "bank_size") if sizes else None
+        return selection_mi([r.hypothesis for r in runs], bank_size=k, n_boot=g.n_boot, seed=g.seed)
+
+    return _xr_estimated(g, "xu-raginsky (selected hypotheses)", "hypothesis",
+                         "needs the selected bank index from at least 2 runs", estimate,
+                         "each run on its own i.i.d. training set; I(S;W) <= H(W), Miller-Madow plug-in")
 
 
 def _xr_logged(g: _Group):
@@ -339,15 +343,23 @@ def _entropy_of_labels(labels) -> float:
     return float(_miller_madow_entropy(counts)[0])
 
 
-def _cmi(g: _Group):
-    name = "cmi (Steinke-Zakynthinou)"
-    needs = ("supersample_id", "mask", "hypothesis")
+def _supersamples(g: _Group, name: str, needs, reason: str):
+    """``(groups of runs by supersample, n)`` for a [0,1]-loss supersample bound, or a MissingBound."""
     if (miss := _unit_missing(name, g, needs)) is not None:
         return miss
     groups = _supersample_groups(g.having(*needs))
     if not groups:
-        return _missing(name, needs, "needs at least 2 runs (masks) of one supersample, each with its hypothesis")
-    n = _common((r.n_train for rs in groups for r in rs), "n_train of supersample runs")
+        return _missing(name, needs, reason)
+    return groups, _common((r.n_train for rs in groups for r in rs), "n_train of supersample runs")
+
+
+def _cmi(g: _Group):
+    name = "cmi (Steinke-Zakynthinou)"
+    found = _supersamples(g, name, ("supersample_id", "mask", "hypothesis"),
+                          "needs at least 2 runs (masks) of one supersample, each with its hypothesis")
+    if isinstance(found, MissingBound):
+        return found
+    groups, n = found
     k = {r.bank_size for rs in groups for r in rs} - {None}
     cap = min(n * math.log(2), math.log(_common(k, "bank_size")) if k else math.inf)
     per = [min(_entropy_of_labels([r.hypothesis for r in rs]), cap) for rs in groups]
@@ -360,14 +372,12 @@ def _cmi(g: _Group):
 
 def _fcmi(g: _Group):
     name = "loss-difference cmi (per pair)"
-    needs = ("supersample_id", "mask", "pair_losses")
-    if (miss := _unit_missing(name, g, needs)) is not None:
-        return miss
-    groups = _supersample_groups(g.having(*needs))
-    if not groups:
-        return _missing(name, needs, "needs at least 2 runs (masks) of one supersample with pair losses")
+    found = _supersamples(g, name, ("supersample_id", "mask", "pair_losses"),
+                          "needs at least 2 runs (masks) of one supersample with pair losses")
+    if isinstance(found, MissingBound):
+        return found
+    groups, n = found
     width = g.unit_range[1] - g.unit_range[0]
-    n = _common((r.n_train for rs in groups for r in rs), "n_train of supersample runs")
     per_pair = np.zeros(n)
     for rs in groups:
         u = np.array([r.mask for r in rs])

@@ -255,8 +255,11 @@ def _cross_checks(rec: dict) -> list[tuple[str, str]]:
     k = rec.get("bank_size")
     if rec.get("hypothesis") is not None and k is not None and rec["hypothesis"] >= k:
         bad.append(("hypothesis", f"must be < bank_size {k}, got {rec['hypothesis']}"))
-    if rec.get("posterior") is not None and k is not None and len(rec["posterior"]) != k:
-        bad.append(("posterior", f"must have bank_size = {k} entries, got {len(rec['posterior'])}"))
+    post, hyp = rec.get("posterior"), rec.get("hypothesis")
+    if post is not None and k is not None and len(post) != k:
+        bad.append(("posterior", f"must have bank_size = {k} entries, got {len(post)}"))
+    elif post is not None and hyp is not None and k is None and hyp >= len(post):
+        bad.append(("hypothesis", f"must index the posterior's {len(post)} entries, got {hyp}"))
     for name in ("mask", "pair_losses"):
         if rec.get(name) is not None and n is not None and len(rec[name]) != n:
             bad.append((name, f"must have n_train = {n} entries, got {len(rec[name])}"))

@@ -157,3 +157,9 @@ def test_append_run_keeps_permissions(tmp_path):
     append_run(path, {"run_id": "r2", "n_train": 5})
     assert path.stat().st_mode & 0o777 == 0o640
     assert [r.run_id for r in load_runs(path)] == ["r1", "r2"]
+
+
+def test_hypothesis_must_index_the_posterior_without_bank_size():
+    record = {"run_id": "a", "n_train": 3, "posterior": [0.5, 0.5], "hypothesis": 2}
+    assert parse_record(record, "x:1")[1] == ["x:1: hypothesis: must index the posterior's 2 entries, got 2"]
+    assert parse_record({**record, "hypothesis": 1}, "x:1")[1] == []
