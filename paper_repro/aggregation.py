@@ -277,7 +277,7 @@ def _comparisons(sign: SignPoint, memoryless: SignPoint, cost, d_min) -> list[Co
     return [
         Comparison("correlation gain at SignSGD's distortion", "significant (reported; no number in the abstract)",
                    (f"independent {fmt(sign.independent_bits)} vs CEO {fmt(sign.ceo_bits)} bits/coord "
-                    f"({fmt(sign.gain_ratio, 3)}x); zero-mean source model: {fmt(memoryless.gain_ratio, 3)}x")
+                    f"(ratio {fmt(sign.gain_ratio, 5)}); zero-mean source model: ratio {fmt(memoryless.gain_ratio, 5)}")
                    if feasible else "SignSGD's distortion is below the feasible minimum",
                    "agrees" if feasible and sign.gain_ratio > 1.5 else "differs"),
         Comparison("SignSGD against the sum-rate-distortion limit", "SignSGD well above the limit",

@@ -437,7 +437,7 @@ def _details(settings: Settings, bank_acc, sweep, gate: GateResult, rd_check: di
             ("BA points converged", f"{int(gate.curve_converged.sum())}/{gate.curve_converged.size}"),
         ]),
         Detail("Closed-form check of Blahut-Arimoto", ("quantity", "value"), [
-            ("label-source R(D), max |BA - closed form| [nats]", fmt(rd_check["max_abs_error_nats"])),
+            ("label-source R(D), max |BA - closed form| [nats]", f"{rd_check['max_abs_error_nats']:.1e}"),
             ("points checked (D <= (K-1) min p)", str(rd_check["n_points_checked"])),
         ]),
     ]
