@@ -177,3 +177,21 @@ def _toml(path):
     import tomllib
 
     return tomllib.loads(path.read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode, n_nodes, seed", [("dense", 6, 1), ("tree", 7, 2), ("dense", 3, 3)])
+def test_other_graphs_and_seeds_match_in_process(mode, n_nodes, seed):
+    config = INLConfig(mode=mode, seed=seed, graph_seed=seed, **{**TINY, "n_nodes": n_nodes})
+    local, remote = train(config, progress=False), run_distributed(config, progress=False)
+    assert _max_difference(local, remote) <= 1e-6
+    assert remote.record["distributed"]["comm_bytes_total"] == local.exchange.bytes_total
+    assert remote.record["test_acc"] == local.record["test_acc"]
+
+
+@pytest.mark.slow
+def test_spawn_start_method_matches_in_process():
+    config = INLConfig(mode="tree", **{**TINY, "n_nodes": 3, "epochs": 1})
+    local, remote = train(config, progress=False), run_distributed(config, progress=False, start_method="spawn")
+    assert _max_difference(local, remote) <= 1e-6
+    assert remote.record["distributed"]["comm_bytes_total"] == local.exchange.bytes_total
