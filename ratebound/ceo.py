@@ -33,6 +33,10 @@ References
 .. [4] N. Zhang, M. Tao and J. Wang, "Sum-rate-distortion function for
    indirect multiterminal source coding in federated learning", ISIT 2021,
    arXiv:2101.08696.
+.. [5] J. Chen, X. Zhang, T. Berger and S. B. Wicker, "An upper bound on the
+   sum-rate distortion function and its corresponding rate allocation schemes
+   for the CEO problem", IEEE J. Sel. Areas Commun. 22(6), 2004 (unequal
+   noise variances).
 """
 
 from __future__ import annotations
@@ -176,7 +180,7 @@ def _check_noise_vars(noise_vars) -> np.ndarray:
 def gaussian_ceo_sum_rate(source_var, noise_vars, distortion) -> CEOResult:
     r"""Sum-rate-distortion function of the scalar quadratic Gaussian CEO problem.
 
-    Exact, by water-filling [1]_ [2]_:
+    Exact, by water-filling [1]_ [2]_ [5]_:
 
     .. math::
 
@@ -473,6 +477,9 @@ def aggregation_sum_rate(source_var, noise_var, n_workers, distortion, *, dims=1
     Examples
     --------
     >>> round(aggregation_sum_rate(1.0, 1.0, 1, 2.0), 6) == round(0.5 * math.log(1.5) + 0.5 * math.log(2), 6)
+    True
+    >>> shrunk = 1 / (1 / 2.0 + 1 / 0.5)  # D' for source_var 2 and D = 0.5
+    >>> math.isclose(aggregation_sum_rate(2.0, 1.0, 4, 0.5), gaussian_ceo_sum_rate(2.0, [1.0] * 4, shrunk).sum_rate)
     True
     """
     sx, sn, workers, d, dims = _aggregation_inputs(source_var, noise_var, n_workers, distortion, dims)

@@ -320,7 +320,10 @@ def kl_bound(train_risk, complexity, n, *, delta=0.05) -> float:
         \mathrm{kl}\bigl(\hat L_S(Q) \,\|\, L_\mu(Q)\bigr)
         \le \frac{\mathrm{KL}(Q\|P) + \ln(2\sqrt n / \delta)}{n},
 
-    so :math:`L_\mu(Q) \le \mathrm{kl}^{-1}(\hat L_S(Q), \cdot)`.
+    so :math:`L_\mu(Q) \le \mathrm{kl}^{-1}(\hat L_S(Q), \cdot)`. The
+    :math:`2\sqrt n` bounds Maurer's :math:`\xi(n) = \mathbb E\, e^{n\,
+    \mathrm{kl}(\hat L_S \| L_\mu)}`, proved for :math:`n \ge 8` and true for
+    every :math:`n \ge 1` (the small :math:`n` are checked in the tests).
 
     Parameters
     ----------
