@@ -40,6 +40,8 @@ from estimators._ba_backend import ArrayOps
 SUPPORT_LOG_CUTOFF = 40.0
 #: Mass given to a symbol re-entering the support.
 REENTRY_MASS = 1e-3
+#: Plain Blahut-Arimoto steps taken when a Newton round made no progress.
+FALLBACK_BA_STEPS = 200
 #: A large finite stand-in for ``log 0`` where a product with zero must stay zero.
 LOG_ZERO = -1e30
 
@@ -105,12 +107,25 @@ def solve_rd(ops: ArrayOps, log_p, a, log_q, *, tol: float, max_iter: int, warmu
             log_q = log_q - ops.logsumexp(log_q)
             it += 1
             continue
+        if gap >= best:
+            # the last Newton round did not help (degenerate Hessian, ties): fall back
+            # to plain Blahut-Arimoto from an interior point, which always converges
+            log_q = _interior(ops, log_q)
+            warmup = it + FALLBACK_BA_STEPS
+            best = math.inf
+            continue
+        best = gap
         log_q, steps = newton_round(
-            ops, lambda idx: _RDOracle(ops, kern, p, idx), log_q, log_c, tol=tol, budget=max_iter - it,
-            guess_drops=gap < best,
+            ops, lambda idx: _RDOracle(ops, kern, p, idx), log_q, log_c, tol=tol, budget=max_iter - it
         )
-        best = min(best, gap)
         it += steps
+
+
+def _interior(ops: ArrayOps, log_x):
+    """``log((1 - eps) x + eps * uniform)``: every coordinate positive again."""
+    n = log_x.shape[0]
+    mix = ops.stack([log_x + math.log1p(-REENTRY_MASS), ops.full(n, math.log(REENTRY_MASS / n))], axis=0)
+    return ops.logsumexp(mix, axis=0)
 
 
 class _RDOracle:
@@ -277,11 +292,16 @@ def solve_capacity(ops: ArrayOps, w, log_p, *, tol: float, max_iter: int, warmup
             log_p = log_p - ops.logsumexp(log_p)
             it += 1
             continue
+        if upper - lower >= best:  # no progress from Newton: plain BA from an interior point
+            log_p = _interior(ops, log_p)
+            warmup = it + FALLBACK_BA_STEPS
+            best = math.inf
+            continue
+        best = upper - lower
         log_p, steps = newton_round(
             ops, lambda idx: _CapacityOracle(ops, w[idx], neg_h[idx]), log_p, div - lower, tol=tol,
-            budget=max_iter - it, guess_drops=upper - lower < best,
+            budget=max_iter - it,
         )
-        best = min(best, upper - lower)
         it += steps
 
 

@@ -513,12 +513,16 @@ class _DRSearch:
                 self.ops, self.p, self.d, -beta * self.d_dev, beta, self.log_q, self.tol, self.max_iter,
                 warm=bool(self.cache),
             )
-            if not pt.converged:
-                _warn_unconverged("distortion_rate", pt.gap, self.tol, self.max_iter)
             self.cache[log_beta] = pt
         return self.cache[log_beta]
 
     def solve(self, rate: float) -> RDPoint:
+        point = self._solve(rate)
+        if not point.converged:  # only the answer is checked; bracketing evaluations may be rough
+            _warn_unconverged("distortion_rate", point.gap, self.tol, self.max_iter)
+        return point
+
+    def _solve(self, rate: float) -> RDPoint:
         spread = float(np.ptp(self.d)) or 1.0
         lo = hi = math.log(1.0 / spread)
         while self.point(lo).rate > rate:

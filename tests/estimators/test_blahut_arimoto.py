@@ -1,0 +1,395 @@
+"""Blahut-Arimoto: closed forms, certified bounds, Hypothesis properties, backends."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from estimators.blahut_arimoto import (
+    CapacityResult,
+    IBPoint,
+    RDPoint,
+    channel_capacity,
+    distortion_rate,
+    ib_curve,
+    information_bottleneck,
+    rate_distortion,
+    rd_curve,
+)
+from estimators.testing import channels, distortion_matrices, joints, pmfs
+
+LN2 = math.log(2.0)
+
+
+def h(x: float) -> float:
+    """Binary entropy in nats."""
+    return 0.0 if x in (0.0, 1.0) else -x * math.log(x) - (1 - x) * math.log(1 - x)
+
+
+def hamming(m: int, n: int | None = None) -> np.ndarray:
+    n = m if n is None else n
+    return 1.0 - np.eye(m, n)
+
+
+def mutual_information(p_x: np.ndarray, enc: np.ndarray) -> float:
+    """Slow, obvious I(X; Xhat) of an encoder, by the definition."""
+    total = 0.0
+    q = p_x @ enc
+    for x in range(enc.shape[0]):
+        for j in range(enc.shape[1]):
+            if p_x[x] > 0 and enc[x, j] > 0:
+                total += p_x[x] * enc[x, j] * math.log(enc[x, j] / q[j])
+    return total
+
+
+# --------------------------------------------------------------------------
+# closed forms
+
+
+@pytest.mark.parametrize("p", [0.5, 0.3, 0.11])
+@pytest.mark.parametrize("beta", [0.7, 1.5, 3.0, 6.0, 12.0])
+def test_bernoulli_hamming_closed_form(p, beta):
+    pt = rate_distortion([p, 1 - p], hamming(2), beta, tol=1e-12)
+    d_star = 1.0 / (1.0 + math.exp(beta))
+    if d_star < min(p, 1 - p):
+        r_star = h(p) - h(d_star)
+    else:  # the slope is shallower than R(D) anywhere: the zero-rate end point
+        d_star, r_star = min(p, 1 - p), 0.0
+    assert pt.converged and pt.gap <= 1e-12
+    assert pt.rate == pytest.approx(r_star, abs=1e-9)
+    assert pt.distortion == pytest.approx(d_star, abs=1e-9)
+
+
+@pytest.mark.parametrize("m", [3, 5, 8])
+@pytest.mark.parametrize("beta", [1.0, 2.5, 5.0])
+def test_uniform_mary_hamming_closed_form(m, beta):
+    pt = rate_distortion(np.full(m, 1.0 / m), hamming(m), beta, tol=1e-12)
+    d_star = (m - 1) / (m - 1 + math.exp(beta))
+    r_star = math.log(m) - h(d_star) - d_star * math.log(m - 1)
+    assert pt.converged
+    assert pt.distortion == pytest.approx(d_star, abs=1e-9)
+    assert pt.rate == pytest.approx(max(r_star, 0.0), abs=1e-9)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.23])
+def test_blahut_lower_bound_brackets_true_rd(p):
+    """rate - gap <= R(distortion) <= rate, and the gap shrinks to 0 with tol."""
+    gaps = []
+    for tol in (1e-2, 1e-5, 1e-12):
+        pt = rate_distortion([p, 1 - p], hamming(2), 2.0, tol=tol, max_iter=100_000)
+        r_true = h(p) - h(pt.distortion)
+        assert pt.rate - pt.gap <= r_true + 1e-12
+        assert r_true <= pt.rate + 1e-12
+        gaps.append(pt.gap)
+    assert gaps[-1] <= 1e-12
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.05, 0.3, 0.5])
+def test_bsc_capacity(eps):
+    res = channel_capacity([[1 - eps, eps], [eps, 1 - eps]], tol=1e-12)
+    assert res.capacity == pytest.approx(LN2 - h(eps), abs=1e-9)
+    assert res.lower <= res.capacity <= res.upper and res.upper - res.lower <= 1e-12
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.2, 0.75])
+def test_bec_capacity(eps):
+    w = [[1 - eps, eps, 0.0], [0.0, eps, 1 - eps]]
+    res = channel_capacity(w, tol=1e-12)
+    assert res.capacity == pytest.approx((1 - eps) * LN2, abs=1e-9)
+    np.testing.assert_allclose(res.input_pmf, [0.5, 0.5], atol=1e-6)
+
+
+@pytest.mark.parametrize("eps", [0.1, 0.5, 0.9])
+def test_z_channel_capacity(eps):
+    """Z-channel: 0 -> 0, 1 -> 0 with probability eps; C = ln(1 + (1-eps) eps^{eps/(1-eps)})."""
+    res = channel_capacity([[1.0, 0.0], [eps, 1 - eps]], tol=1e-12)
+    closed = math.log(1 + (1 - eps) * eps ** (eps / (1 - eps)))
+    assert res.capacity == pytest.approx(closed, abs=1e-9)
+
+
+def test_identical_rows_have_zero_capacity():
+    row = [0.2, 0.5, 0.3]
+    res = channel_capacity([row, row, row, row], tol=1e-12)
+    assert res.capacity == pytest.approx(0.0, abs=1e-12)
+    assert res.converged
+
+
+def test_non_square_reproduction_alphabets():
+    """A reproduction alphabet larger (an erasure symbol) or smaller than the source's."""
+    p = np.array([0.5, 0.5])
+    erasure = np.array([[0.0, 1.0, 0.4], [1.0, 0.0, 0.4]])
+    pt = rate_distortion(p, erasure, 3.0, tol=1e-12)
+    assert pt.encoder.shape == (2, 3) and pt.converged
+    np.testing.assert_allclose(pt.encoder.sum(axis=1), 1.0, atol=1e-12)
+    assert pt.rate == pytest.approx(mutual_information(p, pt.encoder), abs=1e-12)
+    small = rate_distortion(np.full(4, 0.25), np.array([[0, 1], [0, 1], [1, 0], [1, 0]]), 2.0, tol=1e-12)
+    # only "which half" matters: a uniform binary source with Hamming distortion
+    d_star = 1.0 / (1.0 + math.exp(2.0))
+    assert small.distortion == pytest.approx(d_star, abs=1e-9)
+    assert small.rate == pytest.approx(LN2 - h(d_star), abs=1e-9)
+
+
+# --------------------------------------------------------------------------
+# curves and D(R)
+
+
+def test_rd_curve_matches_pointwise_and_closed_form():
+    betas = np.array([4.0, 0.5, 2.0, 8.0, 1.0])
+    curve = rd_curve([0.3, 0.7], hamming(2), betas, tol=1e-12)
+    np.testing.assert_array_equal(curve.betas, np.sort(betas))
+    assert curve.converged.all() and len(curve.points) == 5
+    for beta, rate in zip(curve.betas, curve.rates):
+        assert rate == pytest.approx(rate_distortion([0.3, 0.7], hamming(2), beta, tol=1e-12).rate, abs=1e-9)
+
+
+@pytest.mark.parametrize("target", [0.05, 0.3, 0.6])
+def test_distortion_rate_inverts_bernoulli(target):
+    p = 0.4
+    pt = distortion_rate([p, 1 - p], hamming(2), target, tol=1e-12)
+    assert pt.rate == pytest.approx(target, abs=1e-9)
+    assert h(p) - h(pt.distortion) == pytest.approx(target, abs=1e-8)
+
+
+def test_distortion_rate_end_points():
+    p, d = np.array([0.2, 0.8]), hamming(2)
+    zero = distortion_rate(p, d, 0.0)
+    assert zero.rate == 0.0 and zero.distortion == pytest.approx(0.2)
+    top = distortion_rate(p, d, 5.0, tol=1e-12)
+    assert top.distortion == pytest.approx(0.0, abs=1e-12) and top.rate == pytest.approx(h(0.2), abs=1e-9)
+    assert top.beta == math.inf
+    # a duplicated reproduction symbol: D_min needs only one of each pair
+    dup = np.hstack([d, d])
+    assert distortion_rate(p, dup, 9.0, tol=1e-12).rate == pytest.approx(h(0.2), abs=1e-9)
+
+
+# --------------------------------------------------------------------------
+# warnings and validation
+
+
+def test_max_iter_warns_and_reports_unconverged():
+    p = np.array([0.1, 0.2, 0.3, 0.4])
+    d = np.array([[0, 1, 2, 3], [1, 0, 1, 2], [2, 1, 0, 1], [3, 2, 1, 0]], dtype=float)
+    with pytest.warns(RuntimeWarning, match="max_iter"):
+        pt = rate_distortion(p, d, 1.0, tol=1e-14, max_iter=2)
+    assert not pt.converged and pt.gap > 1e-14 and pt.iterations == 2
+    w = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.3, 0.4, 0.3]])
+    with pytest.warns(RuntimeWarning, match="max_iter"):
+        res = channel_capacity(w, tol=1e-14, max_iter=1)
+    assert not res.converged and res.lower <= res.upper
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"beta": 0.0}, "beta"),
+        ({"beta": -1.0}, "beta"),
+        ({"beta": float("nan")}, "beta"),
+        ({"distortion": -hamming(2)}, "distortion"),
+        ({"distortion": hamming(3)}, "distortion"),
+        ({"p_x": [0.5, 0.6]}, "p_x"),
+        ({"tol": 0.0}, "tol"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"backend": "jax"}, "backend"),
+        ({"init": [1.0]}, "init"),
+    ],
+)
+def test_rate_distortion_validation(kwargs, name):
+    args = {"p_x": [0.5, 0.5], "distortion": hamming(2), "beta": 1.0} | kwargs
+    p_x, distortion, beta = args.pop("p_x"), args.pop("distortion"), args.pop("beta")
+    with pytest.raises(ValueError, match=name):
+        rate_distortion(p_x, distortion, beta, **args)
+
+
+def test_other_validation():
+    with pytest.raises(ValueError, match="betas"):
+        rd_curve([0.5, 0.5], hamming(2), [1.0, -2.0])
+    with pytest.raises(ValueError, match="channel"):
+        channel_capacity([[0.5, 0.6], [0.5, 0.5]])
+    with pytest.raises(ValueError, match="rate"):
+        distortion_rate([0.5, 0.5], hamming(2), float("inf"))
+    with pytest.raises(ValueError, match="p_xy"):
+        information_bottleneck([[0.5, 0.6]], 1.0)
+    with pytest.raises(ValueError, match="n_clusters"):
+        information_bottleneck([[0.25, 0.25], [0.25, 0.25]], 1.0, n_clusters=0)
+
+
+def test_results_are_frozen():
+    pt = rate_distortion([0.5, 0.5], hamming(2), 1.0)
+    with pytest.raises(AttributeError):
+        pt.rate = 0.0  # type: ignore[misc]
+    assert isinstance(pt, RDPoint)
+    assert isinstance(channel_capacity([[1.0, 0.0], [0.0, 1.0]]), CapacityResult)
+
+
+# --------------------------------------------------------------------------
+# information bottleneck
+
+
+def test_ib_is_deterministic_given_seed_and_respects_constraints():
+    p_xy = np.array([[0.3, 0.05], [0.05, 0.2], [0.1, 0.1], [0.02, 0.18]])
+    a = information_bottleneck(p_xy, 5.0, seed=3)
+    b = information_bottleneck(p_xy, 5.0, seed=3)
+    np.testing.assert_array_equal(a.encoder, b.encoder)
+    mi_xy = mutual_information(p_xy.sum(axis=1), p_xy / p_xy.sum(axis=1, keepdims=True))
+    assert isinstance(a, IBPoint) and a.converged
+    assert a.relevance <= a.rate + 1e-12 and a.relevance <= mi_xy + 1e-12
+    assert a.rate == pytest.approx(mutual_information(p_xy.sum(axis=1), a.encoder), abs=1e-10)
+
+
+def test_ib_extremes():
+    """beta -> 0 compresses everything away; large beta keeps all of I(X;Y) for a noiseless Y."""
+    p_xy = np.diag([0.25, 0.25, 0.5])
+    low = information_bottleneck(p_xy, 0.1, seed=0)
+    assert low.rate == pytest.approx(0.0, abs=1e-6)
+    high = information_bottleneck(p_xy, 50.0, seed=0)
+    h_y = -(2 * 0.25 * math.log(0.25) + 0.5 * math.log(0.5))
+    assert high.relevance == pytest.approx(h_y, abs=1e-6)
+
+
+def test_ib_curve_shapes():
+    p_xy = np.array([[0.3, 0.05], [0.05, 0.2], [0.1, 0.1], [0.02, 0.18]])
+    curve = ib_curve(p_xy, [8.0, 0.5, 2.0], seed=1, n_clusters=3)
+    np.testing.assert_array_equal(curve.betas, [0.5, 2.0, 8.0])
+    assert all(pt.encoder.shape == (4, 3) for pt in curve.points)
+    assert np.all(np.diff(curve.relevances) >= -1e-9)
+
+
+# --------------------------------------------------------------------------
+# backends
+
+
+def test_torch_backend_agrees_with_numpy():
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(7))
+    d = rng.random((7, 5)) * 3
+    for beta in (0.5, 2.0, 9.0):
+        a = rate_distortion(p, d, beta, tol=1e-12)
+        b = rate_distortion(p, d, beta, tol=1e-12, backend="torch")
+        assert abs(a.rate - b.rate) <= 1e-8 and abs(a.distortion - b.distortion) <= 1e-8
+    w = rng.dirichlet(np.ones(6), size=5)
+    ca, cb = channel_capacity(w, tol=1e-12), channel_capacity(w, tol=1e-12, backend="torch")
+    assert abs(ca.capacity - cb.capacity) <= 1e-8
+    p_xy = rng.dirichlet(np.ones(12)).reshape(4, 3)
+    ia = information_bottleneck(p_xy, 3.0, seed=2)
+    ib = information_bottleneck(p_xy, 3.0, seed=2, backend="torch")
+    assert abs(ia.rate - ib.rate) <= 1e-8 and abs(ia.relevance - ib.relevance) <= 1e-8
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
+def test_cuda_backend_agrees_with_numpy():
+    rng = np.random.default_rng(1)
+    p, d = rng.dirichlet(np.ones(30)), rng.random((30, 40))
+    a = rd_curve(p, d, [0.5, 5.0, 50.0], tol=1e-10)
+    b = rd_curve(p, d, [0.5, 5.0, 50.0], tol=1e-10, backend="torch", device="cuda")
+    np.testing.assert_allclose(a.rates, b.rates, atol=1e-8)
+
+
+# --------------------------------------------------------------------------
+# Hypothesis properties
+
+
+@settings(max_examples=25)
+@given(data=st.data())
+def test_rd_curve_non_increasing_and_convex(data):
+    p = data.draw(pmfs(max_size=5))
+    d = data.draw(distortion_matrices(n_rows=p.size, max_cols=5))
+    curve = rd_curve(p, d, np.geomspace(0.2, 20.0, 7), tol=1e-11)
+    assert curve.converged.all()
+    dist, rate = curve.distortions, curve.rates
+    # increasing slopes: distortion falls, rate rises (R(D) non-increasing)
+    assert np.all(np.diff(dist) <= 1e-9) and np.all(np.diff(rate) >= -1e-9)
+    # convexity: each point lies above the supporting line of every other point's slope
+    for j, beta in enumerate(curve.betas):
+        lagr = rate + beta * dist
+        assert np.all(lagr >= lagr[j] - 1e-9 - curve.gaps[j])
+
+
+@settings(max_examples=25)
+@given(data=st.data())
+def test_blahut_lower_bound_below_upper_bound(data):
+    """rate - gap <= R(D) <= rate: check against a brute-force mixing of two encoders."""
+    p = data.draw(pmfs(max_size=5))
+    d = data.draw(distortion_matrices(n_rows=p.size, max_cols=6))
+    beta = data.draw(st.floats(0.1, 30.0))
+    pt = rate_distortion(p, d, beta, tol=1e-3, max_iter=100_000)
+    assert pt.gap >= 0 and pt.converged
+    # no encoder beats the certified lower bound on the Lagrangian
+    lower = pt.rate + beta * pt.distortion - pt.gap
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        enc = rng.dirichlet(np.ones(d.shape[1]) * 0.3, size=p.size)
+        assert mutual_information(p, enc) + beta * float(np.sum(p[:, None] * enc * d)) >= lower - 1e-9
+    assert pt.rate == pytest.approx(mutual_information(p, pt.encoder), abs=1e-9)
+
+
+@settings(max_examples=30)
+@given(channels(max_rows=6, max_cols=6))
+def test_capacity_bracket_and_cardinality_bound(w):
+    res = channel_capacity(w, tol=1e-9)
+    assert res.lower <= res.capacity <= res.upper + 1e-15
+    assert res.upper - res.lower <= 1e-9
+    assert -1e-12 <= res.capacity <= math.log(min(w.shape)) + 1e-9
+    np.testing.assert_allclose(res.input_pmf.sum(), 1.0)
+
+
+@settings(max_examples=25)
+@given(data=st.data())
+def test_relabelling_alphabets_changes_nothing(data):
+    p = data.draw(pmfs(max_size=5))
+    d = data.draw(distortion_matrices(n_rows=p.size, max_cols=5))
+    rows = np.array(data.draw(st.permutations(range(d.shape[0]))))
+    cols = np.array(data.draw(st.permutations(range(d.shape[1]))))
+    beta = data.draw(st.floats(0.2, 15.0))
+    a = rate_distortion(p, d, beta, tol=1e-11)
+    b = rate_distortion(p[rows], d[np.ix_(rows, cols)], beta, tol=1e-11)
+    # the optimum of the Lagrangian is unique; rate and distortion are up to flat directions
+    assert a.rate + beta * a.distortion == pytest.approx(b.rate + beta * b.distortion, abs=1e-9)
+    w = data.draw(channels(n_rows=d.shape[0], n_cols=d.shape[1]))
+    ca = channel_capacity(w, tol=1e-11).capacity
+    cb = channel_capacity(w[np.ix_(rows, cols)], tol=1e-11).capacity
+    assert ca == pytest.approx(cb, abs=1e-9)
+
+
+@settings(max_examples=12)
+@given(data=st.data())
+def test_distortion_rate_inverts_the_curve(data):
+    p = data.draw(pmfs(max_size=4, allow_zero=False))
+    d = data.draw(distortion_matrices(n_rows=p.size, max_cols=4))
+    beta = data.draw(st.floats(0.3, 10.0))
+    pt = rate_distortion(p, d, beta, tol=1e-12)
+    assume(pt.rate > 1e-4)  # near zero rate the slope is ill-determined
+    back = distortion_rate(p, d, pt.rate, tol=1e-11)
+    assert back.rate == pytest.approx(pt.rate, abs=1e-8)
+    # D(R) is the least distortion at that rate: the slope-beta point cannot beat it
+    assert back.distortion <= pt.distortion + 1e-7
+
+
+@settings(max_examples=25)
+@given(joints(max_rows=5, max_cols=4), st.floats(0.1, 30.0), st.integers(0, 2**16))
+def test_ib_constraints(p_xy, beta, seed):
+    pt = information_bottleneck(p_xy, beta, seed=seed, restarts=2)
+    p_x = p_xy.sum(axis=1)
+    live = p_x > 0
+    p_y_x = p_xy[live] / p_x[live, None]
+    mi_xy = mutual_information(p_x[live], p_y_x)
+    assert pt.relevance <= pt.rate + 1e-9
+    assert pt.relevance <= mi_xy + 1e-9
+    assert pt.rate <= mutual_information(p_x, np.eye(p_x.size)) + 1e-9  # <= H(X)
+    np.testing.assert_allclose(pt.encoder.sum(axis=1), 1.0, atol=1e-12)
+    assert np.all(pt.encoder >= 0)
+
+
+@pytest.mark.slow
+def test_large_random_curve_is_certified():
+    rng = np.random.default_rng(5)
+    p, d = rng.dirichlet(np.ones(200)), rng.random((200, 300))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        curve = rd_curve(p, d, np.geomspace(0.5, 500, 20), tol=1e-10)
+    assert curve.converged.all()
+    assert np.all(np.diff(curve.rates) >= -1e-9)
