@@ -201,10 +201,6 @@ class EdgeTraffic:
         finally:
             self.wait_seconds += time.perf_counter() - tic
 
-    def totals(self, phase: str) -> int:
-        """Bytes sent in ``phase``."""
-        return sum(b for (p, _), b in self.sent.items() if p == phase)
-
 
 # --------------------------------------------------------------------------- one node
 
