@@ -38,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="override the config's epochs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the record as JSON on stdout")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="1 (default): train in this process; N = n_nodes: one process per node over "
+        "torch.distributed (gloo on loopback), rank 0 appending the record",
+    )
 
 
 def load_config(path: str | Path) -> tuple[dict, Path | None]:
@@ -83,12 +91,25 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("no run log: pass --log PATH or set log = PATH in the config")
     if not log.parent.is_dir():
         raise OSError(f"log directory {log.parent} does not exist")
+    if args.processes < 1:
+        raise ValueError(f"--processes must be >= 1, got {args.processes}")
     rid = run_id(config)
     if rid in logged_run_ids(log):
         print(f"{rid}: already in {log}, not trained again")
         return 0
-    result = train(config, progress=not args.no_progress)
-    append_record(log, result.record)
+    if args.processes == 1:
+        result = train(config, progress=not args.no_progress)
+        append_record(log, result.record)
+    else:
+        from inl.distributed import DistributedTrainingError, run_distributed
+
+        try:  # rank 0 appends the record, atomically, only once every rank has finished
+            result = run_distributed(
+                config, world_size=args.processes, log=log, progress=not args.no_progress
+            )
+        except DistributedTrainingError as exc:
+            print(f"ratebound train: {exc}", file=sys.stderr)
+            return 1
     record = result.record
     if args.json:
         print(json.dumps(record, sort_keys=True))

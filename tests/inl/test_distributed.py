@@ -195,3 +195,29 @@ def test_spawn_start_method_matches_in_process():
     local, remote = train(config, progress=False), run_distributed(config, progress=False, start_method="spawn")
     assert _max_difference(local, remote) <= 1e-6
     assert remote.record["distributed"]["comm_bytes_total"] == local.exchange.bytes_total
+
+
+def test_train_cli_with_processes_logs_the_distributed_record(tmp_path, tree_runs):
+    from ratebound.cli import main
+
+    local, _, _ = tree_runs
+    lines = [f"{key} = {json.dumps(value)}" for key, value in TINY.items() if key != "dataset_params"]
+    lines += ['mode = "tree"', "", "[dataset_params]"]
+    lines += [f"{key} = {value}" for key, value in TINY["dataset_params"].items()]
+    config = tmp_path / "run.toml"
+    config.write_text("\n".join(lines) + "\n")
+    log = tmp_path / "runs.jsonl"
+    assert main(["train", str(config), "--processes", "5", "--log", str(log), "--no-progress"]) == 0
+    (record,) = read_records(log)
+    assert record["distributed"]["world_size"] == 5
+    assert record["distributed"]["comm_bytes_total"] == local.exchange.bytes_total
+    assert record["test_acc"] == local.test_acc
+
+
+def test_train_cli_rejects_zero_processes(tmp_path, capsys):
+    from ratebound.cli import main
+
+    config = tmp_path / "run.toml"
+    config.write_text("n_nodes = 3\n")
+    assert main(["train", str(config), "--processes", "0", "--log", str(tmp_path / "r.jsonl")]) == 2
+    assert "--processes" in capsys.readouterr().err
