@@ -9,7 +9,8 @@ Each row is one full ``inl.train.train`` run of the default configuration
 (synthetic views, 2000 training samples, batch 128, latent width 8) on the
 given number of nodes. ``s/epoch`` is the median epoch (training pass plus the
 held-out evaluation that fills the history); ``samples/s`` counts training
-samples over the training passes; ``total s`` is the whole call (data, graph,
+samples over the whole training loop (training passes and those per-epoch
+evaluations); ``total s`` is the whole call (data, graph,
 training, evaluation, contexts) in wall time and ``cpu s`` in process CPU
 time, which contention inflates much less. Timings on a shared machine are noisy: compare
 rows of one run, e.g. the dense/tree ratio printed at the end.

@@ -64,18 +64,22 @@ class Views:
 
     @property
     def n_views(self) -> int:
+        """Number of views (one per non-root node)."""
         return len(self.train_views)
 
     @property
     def view_dims(self) -> tuple[int, ...]:
+        """Width ``d_v`` of each view."""
         return tuple(int(v.shape[1]) for v in self.train_views)
 
     @property
     def n_train(self) -> int:
+        """Training-set size ``m``."""
         return int(self.train_labels.shape[0])
 
     @property
     def n_test(self) -> int:
+        """Held-out-set size."""
         return int(self.test_labels.shape[0])
 
 
@@ -130,10 +134,33 @@ def synthetic_views(
     Bayes error falls as views are fused. Everything is drawn from one numpy
     generator seeded by ``seed``.
 
+    Parameters
+    ----------
+    n_views : int
+        Number of views (one per non-root node).
+    n_classes : int
+        Classes, >= 2 (chance accuracy ``1 / n_classes``).
+    view_dim : int
+        Width ``d`` of every view.
+    n_train, n_test : int
+        Sizes of the training and held-out sets.
+    separation : float
+        ``s``, the spread of the class means (> 0); larger is easier.
+    noise_range : (float, float)
+        ``(low, high)`` of the per-view noise levels, ``0 < low <= high``.
+    seed : int or None
+        Seed of the numpy generator.
+
     Returns
     -------
     Views
         ``n_views`` views of width ``view_dim``.
+
+    Examples
+    --------
+    >>> v = synthetic_views(3, n_train=10, n_test=5, seed=0)
+    >>> v.view_dims, v.n_train, v.n_test
+    ((4, 4, 4), 10, 5)
     """
     n_views = positive_int(n_views, "n_views")
     n_classes = positive_int(n_classes, "n_classes", minimum=2)
@@ -162,6 +189,19 @@ def digits_views(
     Pixels (scaled to ``[0, 1]``) are taken in row-major order and cut into
     ``n_views`` contiguous groups of near-equal size: horizontal strips of the
     image. The shuffle and split are drawn with ``seed``.
+
+    Parameters
+    ----------
+    n_views : int
+        Number of strips, 1 to 64.
+    test_fraction : float
+        Share of the 1797 images held out, in ``(0, 1)``.
+    seed : int or None
+        Seed of the shuffle.
+
+    Returns
+    -------
+    Views
     """
     from sklearn.datasets import load_digits
 
@@ -229,6 +269,26 @@ def fashion_mnist_views(
     (``/usr/share/datasets/fashion-mnist``). Pixels are scaled to ``[0, 1]`` and cut in
     row-major order into ``n_views`` horizontal strips. ``n_train`` / ``n_test``
     keep a random subset (drawn with ``seed``) of the official splits.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The directory of the four idx files.
+    n_views : int
+        Number of strips, 1 to 784.
+    n_train, n_test : int or None
+        Subset sizes (``None`` keeps the whole official split: 60000 / 10000).
+    seed : int or None
+        Seed of the subsets.
+
+    Returns
+    -------
+    Views
+
+    Raises
+    ------
+    ValueError
+        Naming ``path`` when the directory or a file is missing or malformed.
     """
     directory = Path(path)
     if not directory.is_dir():

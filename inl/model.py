@@ -162,7 +162,15 @@ class NodeModule(nn.Module):
         self.decoder = None if n_classes is None else _mlp(latent_width, hidden_width, n_classes, generator)
 
     def encode(self, view: torch.Tensor, generator, training: bool):
-        """Latent sample (mean at evaluation) and its KL to ``N(0, I)`` per sample."""
+        """Latent sample (the mean at evaluation) and its rate per sample, nats.
+
+        .. math::
+
+            \\mathrm{KL}\\big(\\mathcal N(\\mu, \\operatorname{diag}\\sigma^2) \\,\\|\\, \\mathcal N(0, I)\\big)
+            = \\tfrac12 \\sum_j \\big(\\mu_j^2 + \\sigma_j^2 - \\log \\sigma_j^2 - 1\\big),
+
+        an upper bound on ``I(X_v; Z_v)``; ``log sigma^2`` is clamped to :data:`LOGVAR_RANGE`.
+        """
         mean, logvar = self.encoder(view).chunk(2, dim=-1)
         logvar = logvar.clamp(*LOGVAR_RANGE)
         kl = 0.5 * (mean.square() + logvar.exp() - logvar - 1.0).sum(dim=-1)
@@ -199,6 +207,28 @@ class NodeModule(nn.Module):
         tau: float = 1.0,
         force_choice: int | None = None,
     ) -> NodeOutput:
+        """Run the node on its view and the messages of its children.
+
+        Parameters
+        ----------
+        view : torch.Tensor or None
+            ``(B, d_v)`` view batch; ``None`` at the root.
+        received : sequence of torch.Tensor
+            ``n_children`` messages ``(B, L)``, children in increasing id.
+        generator : torch.Generator, optional
+            Source of the sampling noise (latent and Gumbel); required when training.
+        training : bool
+            Sample (reparameterised latent, Gumbel-softmax gate) instead of
+            taking the mean latent and the most probable gate choice.
+        tau : float
+            Gumbel-softmax temperature.
+        force_choice : int, optional
+            Use aggregation map ``force_choice`` for every sample.
+
+        Returns
+        -------
+        NodeOutput
+        """
         if training and generator is None:
             raise ValueError("generator is required when training (sampling noise is never global)")
         if len(received) != self.n_children:
@@ -351,11 +381,26 @@ class INLNetwork(nn.Module):
         exchange=None,
         force_root_choice: int | None = None,
     ) -> dict:
-        """Run every node in routing order; return ``{node: NodeOutput}``.
+        """Run every node in routing order.
 
-        ``views[i]`` is the batch of view ``i``. ``exchange`` (an
-        :class:`inl.accounting.ExchangeCounter`) sees every message as it enters
-        an edge; ``force_root_choice`` fixes the root gate's choice.
+        Parameters
+        ----------
+        views : sequence of torch.Tensor
+            ``views[i]`` is the ``(B, d_i)`` batch of view ``i`` (node ``view_nodes[i]``).
+        generators : mapping, optional
+            ``node -> torch.Generator`` (:func:`node_generators`); required when training.
+        training : bool
+            Sample latents and relax the gates (see :meth:`NodeModule.forward`).
+        exchange : inl.accounting.ExchangeCounter, optional
+            Sees every message as it enters an edge (forward) and, through an
+            autograd hook, every error that comes back over it.
+        force_root_choice : int, optional
+            Fix the root gate's choice for every sample.
+
+        Returns
+        -------
+        dict
+            ``node -> NodeOutput``.
         """
         if len(views) != len(self.view_nodes):
             raise ValueError(f"views must hold {len(self.view_nodes)} batches (one per view node), got {len(views)}")
@@ -426,7 +471,28 @@ def node_objective(
         \\mathcal L_v = [v = r]\\, \\mathrm{CE}(y, \\text{logits})
         + \\beta_{\\text{latent}} \\overline{\\mathrm{KL}_v}
         + \\beta_{\\text{gate}} \\hat I(U_v; T_v).
+
+    The cross-entropy (nats) only at the root ``r``; the mean KL (nats per
+    sample) only at nodes with a view; the batch gate rate
+    (:func:`batch_gate_rate`, nats) only at gated nodes. A term whose weight is
+    0 is left out of the graph.
+
+    Parameters
+    ----------
+    out : NodeOutput
+        The node's output on a batch.
+    labels : torch.Tensor or None
+        ``(B,)`` classes; needed at the root only.
+    beta_latent, beta_gate : float
+        Weights of the latent rate and of the gate rate.
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar; ``0`` (no graph) when no term applies.
     """
+    if out.logits is not None and labels is None:
+        raise ValueError("labels are required at the root (the node with logits)")
     terms = []
     if out.logits is not None:
         terms.append(F.cross_entropy(out.logits, labels))

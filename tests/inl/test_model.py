@@ -161,6 +161,8 @@ def test_node_objective_terms():
     ce = torch.nn.functional.cross_entropy(root.logits, y)
     total = node_objective(root, y, beta_latent=1.0, beta_gate=2.0)
     assert total.item() == pytest.approx((ce + 2.0 * batch_gate_rate(root.gate_probs)).item())
+    with pytest.raises(ValueError, match="labels are required at the root"):
+        node_objective(root, None, beta_latent=0.0, beta_gate=0.0)
 
 
 def test_node_module_errors():

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from inl.data import make_views
-from inl.train import INLConfig, INLRun, batch_order, evaluate, run_id, train
+from inl.train import INLConfig, INLRun, batch_order, evaluate, prepare, run_id, train
 
 SMALL = dict(n_nodes=6, epochs=6, batch_size=32, latent_width=4, hidden_width=16, threads=1, lr=1e-2,
              dataset_params={"n_train": 400, "n_test": 300, "n_classes": 4})
@@ -57,8 +56,7 @@ def test_record_fields(runs):
 def test_forced_root_choices_compose_the_gated_prediction(runs):
     # each held-out sample's outcome is the outcome of forcing the choice its gate made
     run = runs["dense"]
-    views = make_views(run.config.dataset, run.config.n_nodes - 1, seed=run.config.seed,
-                       params=run.config.dataset_params)
+    views = prepare(run.config).views
     gated = evaluate(run.model, views.test_views, views.test_labels)
     forced = np.stack([
         evaluate(run.model, views.test_views, views.test_labels, force_root_choice=k).correct
@@ -81,6 +79,29 @@ def test_same_config_gives_bit_identical_record():
     c = train(config.replace(seed=1), progress=False)
     assert c.record["run_id"] != a.record["run_id"]
     assert c.record["test_ce"] != a.record["test_ce"]
+
+
+@pytest.mark.slow  # a fresh interpreter pays torch's and scikit-learn's imports (~5 s CPU)
+def test_record_is_bit_identical_in_another_process():
+    # another interpreter, another hash seed: the same config gives the same bytes
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = INLConfig(mode="dense", **{**SMALL, "epochs": 1, "n_nodes": 4,
+                                         "dataset_params": {"n_train": 60, "n_test": 30}})
+    script = (
+        "import json, sys; from inl.train import INLConfig, train; "
+        "config = INLConfig.from_dict(json.loads(sys.argv[1])); "
+        "print(json.dumps(train(config, progress=False).record, sort_keys=True))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-c", script, json.dumps(config.to_dict())], cwd=root, env=env,
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    here = json.dumps(train(config, progress=False).record, sort_keys=True)
+    assert out.strip() == here
 
 
 def test_penalties_lower_their_rates():
@@ -109,6 +130,12 @@ def test_user_graph():
     assert len(run.record["config"]["graph_sha256"]) == 64
     with pytest.raises(ValueError, match="graph has 4 nodes"):
         train(config.replace(n_nodes=5), graph=G, progress=False)
+
+
+def test_divergence_raises_instead_of_logging_nan():
+    config = INLConfig(n_nodes=4, epochs=3, lr=1e30, threads=1, dataset_params={"n_train": 60, "n_test": 30})
+    with pytest.raises(FloatingPointError, match="training diverged at epoch"):
+        train(config, progress=False)
 
 
 def test_batch_order_is_a_seeded_partition():
@@ -164,8 +191,7 @@ def test_run_id_is_the_config_digest():
 
 def test_evaluate_checks_its_arguments(runs):
     run = runs["tree"]
-    views = make_views(run.config.dataset, run.config.n_nodes - 1, seed=run.config.seed,
-                       params=run.config.dataset_params)
+    views = prepare(run.config).views
     with pytest.raises(ValueError, match="labels must be 1-D with one entry per row"):
         evaluate(run.model, views.test_views, views.test_labels[:-1])
     with pytest.raises(ValueError, match="views must hold 5 batches"):
