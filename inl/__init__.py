@@ -44,6 +44,7 @@ _EXPORTS = {
     "build_routing": "train",
     "build_network": "train",
     "batch_order": "train",
+    "TrainingDiverged": "train",
     # run logs
     "append_record": "runlog",
     "read_records": "runlog",

@@ -67,9 +67,18 @@ __all__ = [
     "prepare",
     "build_record",
     "run_id",
+    "TrainingDiverged",
 ]
 
 MODES = ("dense", "tree")
+
+
+class TrainingDiverged(FloatingPointError, ValueError):
+    """The training objective became non-finite: the config (usually ``lr``) cannot be trained.
+
+    A :class:`ValueError` too, so that the command line reports it in one line
+    (exit status 2) like any other bad config.
+    """
 
 
 @dataclass(frozen=True)
@@ -680,7 +689,10 @@ def _fit(config, setup, progress):
         test_acc = evaluate(network, views.test_views, views.test_labels).accuracy
         stats.update(epoch=epoch, test_acc=test_acc, seconds=time.perf_counter() - tic)
         if not all(math.isfinite(stats[k]) for k in ("objective", "ce")):
-            raise FloatingPointError(f"training diverged at epoch {epoch}: objective {stats['objective']}")
+            raise TrainingDiverged(
+                f"training diverged at epoch {epoch}: objective {stats['objective']}, "
+                f"cross-entropy {stats['ce']} (lr={config.lr}; try a smaller lr)"
+            )
         history.append(stats)
         bar.set_postfix(ce=f"{stats['ce']:.3f}", test_acc=f"{test_acc:.3f}")
     bar.close()

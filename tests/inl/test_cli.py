@@ -114,3 +114,12 @@ def test_cli_errors_are_one_line(tmp_path, config_path, capsys):
     broken = tmp_path / "broken.toml"
     broken.write_text("n_nodes = [\n")
     assert main(["train", str(broken), "--log", "x"]) == 2
+
+
+def test_diverging_config_is_one_line_and_logs_nothing(tmp_path, capsys):
+    config = tmp_path / "steep.toml"
+    config.write_text(CONFIG.replace("epochs = 2", "epochs = 3\nlr = 1e30"))
+    assert main(["train", str(config), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "training diverged" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "runs.jsonl").exists()
