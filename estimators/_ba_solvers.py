@@ -95,30 +95,51 @@ def solve_rd(ops: ArrayOps, log_p, a, log_q, *, tol: float, max_iter: int, warmu
     """Minimise ``F(q)`` for ``A = -beta d`` until ``max log c <= tol`` or ``max_iter`` steps."""
     kern = Kernel.of(ops, a)
     p = ops.exp(log_p)
-    it, best = 0, math.inf
+    it, guard = 0, _Descent()
     while True:
         log_z = log_partition(ops, kern, log_q)
         log_c = log_ratio(ops, kern, log_p, log_z)
-        gap = ops.item(ops.amax(log_c))
-        if gap <= tol or it >= max_iter:
+        if ops.item(ops.amax(log_c)) <= tol or it >= max_iter:
             return RDSolution(log_q, log_z, log_c, it)
         if it < warmup:
             log_q = log_q + ops.where(log_q > -math.inf, log_c, 0.0)
             log_q = log_q - ops.logsumexp(log_q)
             it += 1
             continue
-        if gap >= best:
-            # the last Newton round did not help (degenerate Hessian, ties): fall back
-            # to plain Blahut-Arimoto from an interior point, which always converges
-            log_q = _interior(ops, log_q)
-            warmup = it + FALLBACK_BA_STEPS
-            best = math.inf
+        value = -ops.item(ops.sum(ops.where(p > 0, p * log_z, 0.0)))
+        log_q, log_c, mode = guard.check(log_q, log_c, value)
+        if mode == "fallback":
+            log_q, warmup = _interior(ops, log_q), it + FALLBACK_BA_STEPS
             continue
-        best = gap
         log_q, steps = newton_round(
-            ops, lambda idx: _RDOracle(ops, kern, p, idx), log_q, log_c, tol=tol, budget=max_iter - it
+            ops, lambda idx: _RDOracle(ops, kern, p, idx), log_q, log_c, tol=tol, budget=max_iter - it,
+            guess_drops=mode == "guess",
         )
         it += steps
+
+
+class _Descent:
+    """Keeps the Newton rounds monotone in the objective.
+
+    A round that guesses the active set may raise the objective; the next
+    round then restarts from the best iterate and removes coordinates only
+    through the line search. If that careful round fails too, the solver falls
+    back to plain Blahut-Arimoto steps, which always make progress.
+    """
+
+    def __init__(self):
+        self.best = None  # (value, log_x, excess)
+        self.careful = False
+
+    def check(self, log_x, excess, value: float):
+        if self.best is None or value < self.best[0] - 1e-15 * (1.0 + abs(self.best[0])):
+            self.best, self.careful = (value, log_x, excess), False
+            return log_x, excess, "guess"
+        if not self.careful:
+            self.careful = True
+            return self.best[1], self.best[2], "careful"
+        self.best, self.careful = None, False
+        return log_x, excess, "fallback"
 
 
 def _interior(ops: ArrayOps, log_x):
@@ -280,7 +301,7 @@ def solve_capacity(ops: ArrayOps, w, log_p, *, tol: float, max_iter: int, warmup
     """
     neg_h = ops.sum(ops.xlogy(w, w), axis=1)
     used = ops.sum(w, axis=0) > 0
-    it, best = 0, math.inf
+    it, guard = 0, _Descent()
     while True:
         div = _row_divergences(ops, w, neg_h, used, log_p)
         lower = ops.item(ops.sum(ops.exp(log_p) * ops.where(log_p > -math.inf, div, 0.0)))
@@ -292,15 +313,13 @@ def solve_capacity(ops: ArrayOps, w, log_p, *, tol: float, max_iter: int, warmup
             log_p = log_p - ops.logsumexp(log_p)
             it += 1
             continue
-        if upper - lower >= best:  # no progress from Newton: plain BA from an interior point
-            log_p = _interior(ops, log_p)
-            warmup = it + FALLBACK_BA_STEPS
-            best = math.inf
+        log_p, excess, mode = guard.check(log_p, div - lower, -lower)
+        if mode == "fallback":
+            log_p, warmup = _interior(ops, log_p), it + FALLBACK_BA_STEPS
             continue
-        best = upper - lower
         log_p, steps = newton_round(
-            ops, lambda idx: _CapacityOracle(ops, w[idx], neg_h[idx]), log_p, div - lower, tol=tol,
-            budget=max_iter - it,
+            ops, lambda idx: _CapacityOracle(ops, w[idx], neg_h[idx]), log_p, excess, tol=tol,
+            budget=max_iter - it, guess_drops=mode == "guess",
         )
         it += steps
 
