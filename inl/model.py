@@ -403,7 +403,9 @@ class INLNetwork(nn.Module):
             ``node -> NodeOutput``.
         """
         if len(views) != len(self.view_nodes):
-            raise ValueError(f"views must hold {len(self.view_nodes)} batches (one per view node), got {len(views)}")
+            raise ValueError(
+                f"views must hold {len(self.view_nodes)} batches (one per view node), got {len(views)}"
+            )
         inbox, outputs = {}, {}
         for v in self.order:
             view = None if v == self.root else views[self.view_index[v]]

@@ -214,7 +214,7 @@ class INLConfig:
         return dataclasses.replace(self, **changes)
 
     def digest(self) -> str:
-        """SHA-256 (hex) of the canonical JSON of :meth:`to_dict`; :func:`run_id` holds its first 12 digits."""
+        """SHA-256 (hex) of the canonical JSON of :meth:`to_dict` (:func:`run_id` shows 12 digits)."""
         return _sha256_json(self.to_dict())
 
 
