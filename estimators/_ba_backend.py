@@ -78,7 +78,11 @@ class ArrayOps:
     def logsumexp(self, a, axis: int | None = None):
         """``log(sum(exp(a)))`` along ``axis`` (all of ``a`` when ``None``); ``-inf`` rows stay ``-inf``."""
         if self.name == "numpy":
-            return special.logsumexp(a, axis=axis)
+            top = np.max(a, axis=axis, keepdims=True)
+            top = np.where(np.isfinite(top), top, 0.0)
+            with np.errstate(divide="ignore"):
+                out = np.log(np.sum(np.exp(a - top), axis=axis, keepdims=True)) + top
+            return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
         t = self._torch
         return t.logsumexp(a.reshape(-1), 0) if axis is None else t.logsumexp(a, axis)
 

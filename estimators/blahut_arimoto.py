@@ -643,7 +643,8 @@ def information_bottleneck(
     by the iterative IB algorithm [4]_,
     :math:`p(t|x) \propto p(t)\, e^{-\beta D(p(y|x) \| p(y|t))}`, in the log
     domain, from ``restarts`` random encoders (Dirichlet rows drawn from
-    ``seed``) plus ``init`` if given, returning the lowest Lagrangian. The
+    ``seed``), a near-identity encoder and ``init`` if given, returning the
+    lowest Lagrangian. The
     problem is not convex: the result is the best local optimum found, and
     ``converged`` says its Lagrangian settled within ``tol`` per step.
 
@@ -658,7 +659,7 @@ def information_bottleneck(
     seed : int, optional
         Seed of the restarts; the same seed gives the same result.
     restarts : int
-        Random starting encoders.
+        Random starting encoders (``>= 0``; the near-identity start always runs).
     tol, max_iter : float, int
         Stopping rule per restart.
     backend, device
@@ -673,7 +674,8 @@ def information_bottleneck(
     p, k, restarts, tol, max_iter = _ib_inputs(p_xy, n_clusters, restarts, tol, max_iter)
     beta = positive_float(beta, "beta")
     ops = array_ops(backend, device)
-    starts = _ib_starts(p.shape[0], k, restarts, np.random.default_rng(seed), init)
+    rng = np.random.default_rng(seed)
+    starts = _ib_starts(p.shape[0], k, restarts, rng, init) + [_near_identity(p.shape[0], k)]
     point = _best_ib(ops, p, beta, starts, tol, max_iter)
     if not point.converged:
         warnings.warn(
@@ -697,11 +699,12 @@ def ib_curve(
     device=None,
     progress: bool = False,
 ) -> IBCurve:
-    """Information-bottleneck points at each of ``betas`` (sorted increasingly).
+    """Information-bottleneck points at each of ``betas`` (returned in increasing order).
 
-    Each slope runs ``restarts`` seeded random starts plus the previous slope's
-    encoder (a warm start), keeping the lowest Lagrangian; see
-    :func:`information_bottleneck`.
+    The slopes are visited from the largest down, the first starting from a
+    near-identity encoder; each runs ``restarts`` seeded random starts plus
+    the previous slope's encoder (a warm start), keeping the lowest
+    Lagrangian; see :func:`information_bottleneck`.
 
     Returns
     -------
@@ -712,11 +715,14 @@ def ib_curve(
     ops = array_ops(backend, device)
     rng = np.random.default_rng(seed)
     points: list[IBPoint] = []
-    prev = None
-    for beta in _progress(b, progress, "IB slopes"):
+    prev = _near_identity(p.shape[0], k)
+    # from the largest beta down: a richer encoder merges its clusters as beta falls,
+    # while a collapsed (rate-0) encoder would be a fixed point at every beta
+    for beta in _progress(b[::-1], progress, "IB slopes"):
         starts = _ib_starts(p.shape[0], k, restarts, rng, prev)
         points.append(_best_ib(ops, p, float(beta), starts, tol, max_iter))
         prev = points[-1].encoder
+    points.reverse()
     if not all(pt.converged for pt in points):
         bad = [pt.beta for pt in points if not pt.converged]
         warnings.warn(f"ib_curve did not settle at betas {bad}", RuntimeWarning, stacklevel=2)
@@ -728,13 +734,20 @@ def ib_curve(
     )
 
 
+def _near_identity(n_x: int, k: int) -> np.ndarray:
+    """Each ``x`` mostly on its own cluster ``x mod k`` (the high-beta end of the curve)."""
+    enc = np.full((n_x, k), 0.1 / k)
+    enc[np.arange(n_x), np.arange(n_x) % k] += 0.9
+    return enc
+
+
 def _ib_inputs(p_xy, n_clusters, restarts, tol, max_iter):
     p = as_joint(p_xy, "p_xy")
     k = p.shape[0] if n_clusters is None else positive_int(n_clusters, "n_clusters")
     return (
         p,
         k,
-        positive_int(restarts, "restarts"),
+        positive_int(restarts, "restarts", minimum=0),
         positive_float(tol, "tol"),
         positive_int(max_iter, "max_iter"),
     )
