@@ -45,6 +45,9 @@ _EXPORTS = {
     "build_network": "train",
     "batch_order": "train",
     "TrainingDiverged": "train",
+    # one process per node
+    "run_distributed": "distributed",
+    "DistributedTrainingError": "distributed",
     # run logs
     "append_record": "runlog",
     "read_records": "runlog",

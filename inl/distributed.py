@@ -100,7 +100,9 @@ from inl.train import (
     Setup,
     batch_order,
     build_network,
+    TrainingDiverged,
     build_record,
+    float_tensor,
     prepare,
     torch_settings,
 )
@@ -237,8 +239,8 @@ class _NodeProcess:
         self.counter = ExchangeCounter()
         views = setup.views
         index = None if self.is_root else self.network.view_index[node]
-        self.train_view = None if index is None else _float_tensor(views.train_views[index])
-        self.test_view = None if index is None else _float_tensor(views.test_views[index])
+        self.train_view = None if index is None else float_tensor(views.train_views[index])
+        self.test_view = None if index is None else float_tensor(views.test_views[index])
         self.train_labels = torch.from_numpy(views.train_labels)
         self.test_labels = torch.from_numpy(views.test_labels)
         self.step = 0
@@ -333,10 +335,6 @@ class _NodeProcess:
         }
 
 
-def _float_tensor(array) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-
-
 @torch.no_grad()
 def _batch_stats(out, objective: torch.Tensor, labels: torch.Tensor) -> dict:
     """This node's share of the history's batch statistics (summed over nodes by rank 0)."""
@@ -428,7 +426,7 @@ def _fit_node(node: _NodeProcess, progress: bool, fault: _Fault | None) -> tuple
         stats.update(epoch=epoch, test_acc=test_acc, seconds=time.perf_counter() - tic,
                      cpu_seconds=time.process_time() - cpu, comm_seconds=node.traffic.wait_seconds - waited)
         if node.is_root and not math.isfinite(stats["ce"]):
-            raise FloatingPointError(f"training diverged at epoch {epoch}: ce {stats['ce']}")
+            raise TrainingDiverged(f"training diverged at epoch {epoch}: ce {stats['ce']}")
         if bar is not None:
             bar.set_postfix(ce=f"{stats['ce']:.3f}", test_acc=f"{test_acc:.3f}")
         history.append(stats)

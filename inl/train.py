@@ -370,8 +370,13 @@ def torch_settings(*, threads: int | None, deterministic: bool):
         torch.use_deterministic_algorithms(old_det)
 
 
+def float_tensor(array) -> torch.Tensor:
+    """``array`` as a contiguous float32 tensor (the trainer's and the ranks' input format)."""
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
 def _tensors(views_tuple) -> list[torch.Tensor]:
-    return [torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for v in views_tuple]
+    return [float_tensor(v) for v in views_tuple]
 
 
 @torch.no_grad()
