@@ -16,8 +16,12 @@ whose Blahut-Arimoto step is ``q <- q * c`` with
 ``ln max c`` certifies the gap. Plain BA reaches small gaps slowly when the
 optimal ``q`` has zeros; after a few BA steps the solver switches to Newton's
 method on the active support (a primal active-set method, as mix-SQP [2]_),
-adding back any symbol whose ``c`` exceeds one. The certificate is the same
-whichever step produced ``q``.
+adding back any symbol whose ``c`` exceeds one. Rounds are kept monotone in
+``F`` (:class:`_Descent`): a round whose guessed support raised ``F`` is
+redone from the best iterate with one-at-a-time removals, and if that fails
+too, plain Blahut-Arimoto steps take over. The certificate is the same
+whichever step produced ``q``. Channel capacity uses the same machinery on
+``-I(p; W)`` with the bracket ``max_x D(W_x || pW) - I(p; W)``.
 
 References
 ----------

@@ -253,33 +253,39 @@ def _rd_point(
     warmup = WARM_BA_STEPS if warm else COLD_BA_STEPS
     sol = solvers.solve_rd(ops, log_p, a, log_q, tol=tol, max_iter=max_iter, warmup=warmup)
     log_enc = ops.to_numpy(solvers.rd_encoder(ops, a, sol.log_q, sol.log_z))
-    point = _evaluate_rd(p, d, beta, log_enc, ops.to_numpy(sol.log_z), ops.to_numpy(sol.log_c), sol.iterations, tol)
+    point = _evaluate_rd(
+        p, d, beta, log_enc, ops.to_numpy(sol.log_q), ops.to_numpy(sol.log_z), ops.to_numpy(sol.log_c),
+        sol.iterations, tol,
+    )
     return point, sol.log_q
 
 
-def _evaluate_rd(p, d, beta, log_enc, log_z, log_c, iterations, tol) -> RDPoint:
-    """Rate, distortion and certified gap of the encoder ``exp(log_enc)``.
+def _evaluate_rd(p, d, beta, log_enc, log_q, log_z, log_c, iterations, tol) -> RDPoint:
+    r"""Rate, distortion and certified gap of the encoder ``Q = q e^{-beta d} / Z``.
 
-    Blahut's bound: with ``q`` the marginal the encoder was built from,
-    ``min_Q (I + beta E d) >= -sum_x p(x) log Z_x - max_xhat log c(xhat)``.
+    The rate needs no logarithm of the matrix: with ``r = pQ`` the output marginal,
+
+    .. math:: I(X;\hat X) = \sum_x p(x) \sum_{\hat x} Q \ln\frac{Q}{q} - D(r \| q)
+              = -\beta D - \sum_x p(x) \ln Z_x - D(r \| q).
+
+    Blahut's bound: ``min_Q (I + beta E d) >= -sum_x p(x) ln Z_x - max_xhat ln c(xhat)``.
     """
     enc = np.exp(log_enc)
-    enc /= enc.sum(axis=1, keepdims=True)
     marginal = p @ enc
-    joint = p[:, None] * enc
-    rate = float(-np.sum(_xlogx(marginal)) + np.sum(p * np.sum(_xlogx(enc), axis=1)))
-    rate = max(rate, 0.0)
-    distortion = float(np.sum(joint * d))
-    lower = -float(np.sum(p * np.where(p > 0, log_z, 0.0))) - float(np.max(log_c))
+    distortion = float(np.sum(p * np.einsum("ij,ij->i", enc, d)))
+    log_z_mean = float(np.sum(p * np.where(p > 0, log_z, 0.0)))
+    live = marginal > 0
+    q = np.exp(log_q - log_q.max())
+    log_q_norm = log_q - log_q.max() - math.log(q.sum())
+    kl = float(np.sum(marginal[live] * (np.log(marginal[live]) - log_q_norm[live])))
+    bias = -beta * distortion if math.isfinite(beta) else 0.0
+    rate = max(bias - log_z_mean - kl, 0.0)
+    lower = -log_z_mean - float(np.max(log_c))
     if math.isinf(beta):
         gap = max(float(np.max(log_c)), 0.0)
     else:
         gap = max(rate + beta * distortion - lower, 0.0)
     return RDPoint(rate, distortion, beta, enc, marginal, iterations, gap, gap <= tol)
-
-
-def _xlogx(x: np.ndarray) -> np.ndarray:
-    return np.where(x > 0, x * _log(np.where(x > 0, x, 1.0)), 0.0)
 
 
 def rate_distortion(
