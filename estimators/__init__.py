@@ -47,6 +47,7 @@ _EXPORTS = {
     "SeparableCritic": "variational",
     "ConcatCritic": "variational",
     "estimate_mi": "variational",
+    "VariationalEstimator": "variational",
 }
 
 __all__ = sorted(_EXPORTS)
