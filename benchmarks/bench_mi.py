@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +34,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from estimators._files import atomic_replace  # noqa: E402
 
 METHODS = ("infonce", "nwj", "dv", "mine", "js", "smile")
 
@@ -178,10 +178,8 @@ def format_accuracy(rows, ksg_label: str) -> str:
 def _write_json(path: Path, payload: dict) -> None:
     """Atomically write ``payload`` as JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
+    with atomic_replace(path, mode="w") as handle:
         json.dump(payload, handle, indent=2)
-    os.replace(tmp, path)
 
 
 def _parse(argv) -> argparse.Namespace:

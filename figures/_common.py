@@ -7,14 +7,14 @@ backend switch, nothing that outlives the call.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from estimators._files import atomic_replace
 
 __all__ = ["PALETTE", "new_axes", "new_figure", "field", "as_1d", "save_figure"]
 
@@ -106,13 +106,7 @@ def save_figure(fig: Figure, path_stem, *, formats=("png", "pdf"), dpi: int = 15
     written = []
     for fmt in formats:
         target = stem.with_name(f"{stem.name}.{fmt}")
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem.name}.", suffix=f".{fmt}", dir=stem.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                fig.savefig(handle, format=fmt, dpi=dpi)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_replace(target) as handle:
+            fig.savefig(handle, format=fmt, dpi=dpi)
         written.append(target)
     return tuple(written)

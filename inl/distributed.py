@@ -91,6 +91,7 @@ import torch
 import torch.distributed as dist
 from torch.nn import functional as F
 
+from estimators._files import atomic_replace
 from estimators._validation import positive_float, positive_int
 from inl.accounting import ExchangeCounter
 from inl.model import batch_gate_rate, node_generators, node_objective
@@ -583,15 +584,8 @@ def _publish(run: INLRun, job: _Job) -> None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_replace(path) as fh:
+        fh.write(data)
 
 
 def _write_error(folder: Path, rank: int, exc: BaseException) -> None:

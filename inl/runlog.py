@@ -15,8 +15,9 @@ import contextlib
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
+
+from estimators._files import atomic_replace
 
 __all__ = ["SCHEMA_VERSION", "append_record", "read_records", "check_record"]
 
@@ -79,17 +80,8 @@ def append_record(path: str | os.PathLike, record: dict) -> Path:
         old = path.read_bytes() if path.exists() else b""
         if old and not old.endswith(b"\n"):
             old += b"\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(old + line)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_replace(path) as fh:
+            fh.write(old + line)
     return path
 
 

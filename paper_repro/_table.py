@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from estimators._files import atomic_replace
 
 __all__ = ["Comparison", "Detail", "Report", "render_markdown", "write_atomic", "write_table", "fmt", "to_jsonable"]
 
@@ -89,14 +89,8 @@ def write_atomic(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file and :func:`os.replace`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_replace(path, mode="w") as handle:
+        handle.write(text)
     return path
 
 

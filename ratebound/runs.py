@@ -16,10 +16,11 @@ import json
 import math
 import numbers
 import os
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from estimators._files import atomic_replace
 
 __all__ = ["SCHEMA_VERSION", "RunRecord", "RunLogError", "load_runs", "parse_record", "append_run"]
 
@@ -392,24 +393,6 @@ def load_runs(paths) -> list[RunRecord]:
     return records
 
 
-def _open_temporary(path: Path) -> tuple[int, str]:
-    """A new file beside ``path`` for writing: ``(fd, name)``.
-
-    Unlike :func:`tempfile.mkstemp` (always 0600) it gets the permission bits
-    of an existing ``path``, or those of an ordinary new file (0666 less the
-    umask, applied by the kernel).
-    """
-    while True:
-        name = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        if path.exists():
-            os.chmod(name, path.stat().st_mode & 0o7777)
-        return fd, name
-
-
 def append_run(path, record: Mapping | RunRecord) -> None:
     """Append one record to a JSON Lines run log, atomically.
 
@@ -431,14 +414,5 @@ def append_run(path, record: Mapping | RunRecord) -> None:
     if old and not old.endswith(b"\n"):
         old += b"\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _open_temporary(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(old + line.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_replace(path) as fh:
+        fh.write(old + line.encode("utf-8"))
