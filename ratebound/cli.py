@@ -29,26 +29,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _unavailable(name: str, module: str, exc: ImportError):
-    """A ``run`` for a subcommand whose module cannot be imported in this installation."""
-
-    def run(args) -> int:
-        raise ValueError(f"the {name} subcommand is unavailable ({module}: {exc})")
-
-    return run
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ratebound", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (module, help_text) in _SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
-        try:
-            mod = importlib.import_module(module)
-        except ImportError as exc:  # a package of the distribution missing here: say so when used
-            sub_parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            sub_parser.set_defaults(_run=_unavailable(name, module, exc))
-            continue
+        mod = importlib.import_module(module)  # one distribution: every module is installed
         mod.add_arguments(sub_parser)
         sub_parser.set_defaults(_run=mod.run)
     return parser
