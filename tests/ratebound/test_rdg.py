@@ -39,7 +39,7 @@ def test_rdg_bound_validation(kwargs, name):
 
 def test_rdg_bound_is_keyword_only():
     with pytest.raises(TypeError):
-        rdg_bound(0.1, 0.0, 0.1, 10)  # noqa: the contract is keyword-only
+        rdg_bound(0.1, 0.0, 0.1, 10)  # the contract is keyword-only
 
 
 def test_selection_mi_closed_forms():
