@@ -303,3 +303,10 @@ def test_ksg_on_spiral_is_biased_down_but_close():
     x, y = task.sample(5000, seed=22)
     estimate = ksg_mi(x, y, seed=0)
     assert task.mutual_information - 0.2 < estimate < task.mutual_information + 0.05
+
+
+def test_testing_module_exports_every_strategy_and_sampler():
+    from estimators import _samplers, _strategies, testing
+
+    assert set(testing.__all__) == set(_samplers.__all__) | set(_strategies.__all__)
+    assert all(getattr(testing, name) is not None for name in testing.__all__)
