@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from estimators._files import atomic_replace
 
-__all__ = ["PALETTE", "new_axes", "new_figure", "field", "as_1d", "save_figure"]
+__all__ = ["PALETTE", "as_1d", "field", "new_axes", "new_figure", "save_figure"]
 
 #: Colours of the three D-INL variants and of the recurring curves, so that one
 #: reader sees the same thing in the same colour across figures.

@@ -14,7 +14,7 @@ import numpy as np
 
 from figures._common import PALETTE, as_1d, field, new_axes
 
-__all__ = ["plot_rd_curve", "plot_ib_curve", "plot_capacity", "plot_distortion_rate"]
+__all__ = ["plot_capacity", "plot_distortion_rate", "plot_ib_curve", "plot_rd_curve"]
 
 
 def _curve_arrays(curve, x_name: str, y_name: str):
@@ -161,7 +161,8 @@ def _point_groups(points) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {"trained gates": (as_1d(arr[:, 0], "points rates"), as_1d(arr[:, 1], "points distortions"))}
 
 
-def plot_distortion_rate(curve, points, *, unit: str = "nats", ax=None):
+def plot_distortion_rate(curve, points, *, unit: str = "nats", rate_label: str = r"gate rate $R_g = I(Z;T)$",
+                         curve_label: str = r"$D(R_g)$ (Blahut-Arimoto)", extend_flat: bool = False, ax=None):
     """Draw ``D(R_g)``, the distortion-rate function of the gate, with trained gates.
 
     Parameters
@@ -175,6 +176,15 @@ def plot_distortion_rate(curve, points, *, unit: str = "nats", ax=None):
         A trained gate can sit on or above the curve, never below it.
     unit : str
         Name of the rate unit, for the axis label only (values are drawn as given).
+    rate_label : str
+        The rate axis label, before ``[unit]`` (e.g. ``"routing rate I(X;T)"``).
+    curve_label : str
+        Legend entry of the curve.
+    extend_flat : bool, default False
+        Continue the curve's last point horizontally (dotted) to the right
+        edge. ``D(R)`` is non-increasing and constant once it reaches its
+        minimum distortion, so this is right when the curve's last point is at
+        that minimum (a large final ``beta``); the caller vouches for it.
     ax : matplotlib.axes.Axes, optional
 
     Returns
@@ -184,16 +194,21 @@ def plot_distortion_rate(curve, points, *, unit: str = "nats", ax=None):
     fig, ax = new_axes(ax)
     distortions, rates = _curve_arrays(curve, "distortions", "rates")
     order = np.argsort(rates)
-    ax.plot(rates[order], distortions[order], "-", color="k", lw=1.5,
-            label=r"$D(R_g)$ (Blahut-Arimoto)")
+    ax.plot(rates[order], distortions[order], "-", color="k", lw=1.5, label=curve_label)
+    groups = _point_groups(points)
     markers = "osD^v<>"
-    for i, (label, (r, d)) in enumerate(_point_groups(points).items()):
+    for i, (label, (r, d)) in enumerate(groups.items()):
         ax.plot(r, d, markers[i % len(markers)], color=PALETTE[i % len(PALETTE)], ms=6,
                 ls="none", label=label)
-    ax.set_xlabel(f"gate rate $R_g = I(Z;T)$ [{unit}]")
+    right = 1.08 * max(float(rates.max()), *(float(r.max()) for r, _ in groups.values()))
+    if extend_flat and right > rates.max():
+        last = order[-1]
+        ax.plot([rates[last], right], [distortions[last], distortions[last]], ":", color="k", lw=1.5,
+                label="flat: minimum distortion reached")
+    ax.set_xlabel(f"{rate_label} [{unit}]")
     ax.set_ylabel("distortion (expected 0-1 loss)")
     ax.set_title("Distortion-rate function of the gate")
-    ax.set_xlim(left=0)
+    ax.set_xlim(0, right if right > 0 else None)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend()

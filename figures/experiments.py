@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from matplotlib.ticker import NullLocator
 
 from figures._common import PALETTE, as_1d, field, new_axes, new_figure
 
-__all__ = ["plot_accuracy_vs_exchange", "plot_bound_terms", "plot_bank_sweep", "plot_sum_rate"]
+__all__ = ["plot_accuracy_vs_exchange", "plot_bank_sweep", "plot_bound_terms", "plot_correlation_gain", "plot_sum_rate"]
 
 
 def _nonempty_mapping(value, name: str) -> Mapping:
@@ -100,11 +101,30 @@ def plot_bound_terms(terms: Mapping, measured: Mapping, *, ymax: float = 1.0, ax
     for xi, total in zip(x, bottom):
         if total > ymax:
             note = " (vacuous)" if total > 1.0 else ""
-            ax.annotate(f"total {total:.3g}{note}\noff scale", (xi, ymax), ha="center", va="bottom", fontsize=8)
+            ax.annotate(f"total {total:.3g}{note}\noff scale", (xi, ymax), ha="center", va="bottom", fontsize=8,
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.6", "alpha": 0.9})
     ax.set_ylim(0, ymax * 1.15 if float(bottom.max()) > ymax else ymax)
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
+    # Below the axes, so that it never hides a bar or the measured risk.
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     return fig
+
+
+def _alpha_axis(ax, alphas: np.ndarray) -> None:
+    """Label the ``alpha`` axis; symmetric-log when the positive values span a decade or more.
+
+    The sweep starts at ``alpha = 0`` (data-independent) and grows geometrically,
+    so on a linear axis its first points pile up at the origin.
+    """
+    positive = alphas[alphas > 0]
+    if positive.size and positive.max() >= 10 * positive.min():
+        ax.set_xscale("symlog", linthresh=float(positive.min()), linscale=0.5)
+        # Ticks at the swept values: symlog's own decade ticks crowd the origin.
+        ax.set_xticks(alphas, [f"{a:g}" for a in alphas], fontsize=8)
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel(r"selection strength $\alpha$ (symmetric log scale)")
+    else:
+        ax.set_xlabel(r"selection strength $\alpha$")
 
 
 def plot_bank_sweep(alphas, *, mi, gap, xu_raginsky, union, mi_low=None, mi_high=None,
@@ -146,7 +166,7 @@ def plot_bank_sweep(alphas, *, mi, gap, xu_raginsky, union, mi_low=None, mi_high
     if mi_low is not None and mi_high is not None:
         left.fill_between(a, as_1d(mi_low, "mi_low", length=n), as_1d(mi_high, "mi_high", length=n),
                           color=PALETTE[0], alpha=0.2, label="bootstrap interval")
-    left.set_xlabel(r"selection strength $\alpha$")
+    _alpha_axis(left, a)
     left.set_ylabel(f"$I(S;W)$ [{unit}]")
     left.set_title("Information the selection keeps about S")
     left.grid(alpha=0.3)
@@ -155,7 +175,7 @@ def plot_bank_sweep(alphas, *, mi, gap, xu_raginsky, union, mi_low=None, mi_high
     right.errorbar(a, gap, yerr=yerr, fmt="o-", color="k", capsize=3, label="measured gap")
     right.plot(a, xr, "s--", color=PALETTE[1], label="Xu-Raginsky bound")
     right.plot(a, un, ":", color=PALETTE[2], lw=2, label="union bound")
-    right.set_xlabel(r"selection strength $\alpha$")
+    _alpha_axis(right, a)
     right.set_ylabel("generalisation gap (0-1 risk)")
     right.set_title("Gap and its bounds")
     right.grid(alpha=0.3)
@@ -213,6 +233,49 @@ def plot_sum_rate(distortions, *, correlated, independent, signsgd=None, signsgd
     ax.set_xlabel(distortion_label)
     ax.set_ylabel(f"sum rate [{unit} per coordinate]")
     ax.set_title("Rate-distortion of model aggregation")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_correlation_gain(distortions, *, correlated, independent, signsgd_distortion=None,
+                          distortion_label: str = "distortion (MSE per coordinate)", ax=None):
+    """The ratio of the two sum rates of :func:`plot_sum_rate`: what exploiting correlation saves.
+
+    Where the two sum-rate curves lie on top of each other on log axes, their
+    ratio ``independent / correlated`` (1 = no gain) shows the difference.
+
+    Parameters
+    ----------
+    distortions : array_like, shape (n,)
+        Target distortions.
+    correlated, independent : array_like, shape (n,)
+        Sum rates with and without exploiting the workers' correlation, in the
+        same unit (any; the ratio has none); ``correlated`` must be positive.
+    signsgd_distortion : float, optional
+        SignSGD's measured distortion, marked as a vertical line.
+    distortion_label : str
+        Label of the horizontal axis (logarithmic).
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = new_axes(ax)
+    d = as_1d(distortions, "distortions")
+    cor = as_1d(correlated, "correlated", length=d.size)
+    ind = as_1d(independent, "independent", length=d.size)
+    if np.any(cor <= 0):
+        raise ValueError("correlated must be positive for a ratio of sum rates")
+    ax.plot(d, ind / cor, "o-", color=PALETTE[3], ms=4, label="independent / CEO sum rate")
+    ax.axhline(1.0, color="grey", ls="--", lw=1, label="1 = no gain")
+    if signsgd_distortion is not None:
+        ax.axvline(float(signsgd_distortion), color=PALETTE[2], ls=":", lw=2, label="SignSGD's measured distortion")
+    ax.set_xscale("log")
+    ax.set_xlabel(distortion_label)
+    ax.set_ylabel("sum-rate ratio (dimensionless)")
+    ax.set_title("Gain from exploiting worker correlation")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return fig

@@ -60,8 +60,8 @@ def plot_network(graph: nx.Graph, tree: nx.DiGraph | None = None, *, ax=None):
         root = _root_of(tree)
         for child, parent in tree.edges:
             ax.annotate("", xy=pos[parent], xytext=pos[child], zorder=2,
-                        arrowprops=dict(arrowstyle="-|>", color=PALETTE[1], lw=2.0,
-                                        shrinkA=7, shrinkB=7))
+                        arrowprops={"arrowstyle": "-|>", "color": PALETTE[1], "lw": 2.0,
+                                        "shrinkA": 7, "shrinkB": 7})
         ax.plot([], [], color=PALETTE[1], lw=2.0,
                 label=f"Dijkstra tree ({tree.number_of_edges()} edges, child -> parent)")
     xy = np.array([pos[n] for n in graph.nodes])
@@ -70,7 +70,8 @@ def plot_network(graph: nx.Graph, tree: nx.DiGraph | None = None, *, ax=None):
         ax.scatter(*pos[root], s=320, marker="*", color="gold", edgecolors="k", zorder=4,
                    label=f"fusion node (root {root})")
     for n in graph.nodes:
-        ax.annotate(str(n), pos[n], ha="center", va="center", fontsize=7, color="w", zorder=5)
+        ax.annotate(str(n), pos[n], ha="center", va="center", fontsize=7, zorder=5,
+                    color="k" if n == root else "w")  # black on the gold star
     ax.set_title(f"Network: {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges")
     ax.set_xlabel("x position (arbitrary units)")
     ax.set_ylabel("y position (arbitrary units)")

@@ -17,7 +17,7 @@ import numpy as np
 
 from estimators._files import atomic_replace
 
-__all__ = ["Comparison", "Detail", "Report", "render_markdown", "write_atomic", "write_table", "fmt", "to_jsonable"]
+__all__ = ["Comparison", "Detail", "Report", "fmt", "render_markdown", "to_jsonable", "write_atomic", "write_table"]
 
 
 @dataclass(frozen=True)

@@ -237,3 +237,62 @@ def test_sum_rate_axis_scale_follows_the_rates():
     assert positive.axes[0].get_yscale() == "log"
     with_zero = figures.plot_sum_rate(d, correlated=[3, 1, 0.0], independent=[4, 2, 0.0])
     assert with_zero.axes[0].get_yscale() == "linear" and with_zero.axes[0].get_ylim()[0] == 0
+
+
+def test_distortion_rate_covers_points_beyond_the_curve_and_extends_flat():
+    curve = _Curve(rates=np.array([0.0, 0.2, 0.5]), distortions=np.array([0.3, 0.2, 0.1]),
+                   converged=np.ones(3, dtype=bool))
+    points = {"gate": ([1.0], [0.15])}
+    plain = figures.plot_distortion_rate(curve, points, rate_label="routing rate I(X;T)", unit="bits")
+    ax = plain.axes[0]
+    assert ax.get_xlim()[1] >= 1.0  # the point is inside the axes
+    assert ax.get_xlabel() == "routing rate I(X;T) [bits]"
+    assert not [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+    flat = figures.plot_distortion_rate(curve, points, extend_flat=True, curve_label="my curve")
+    dotted = [line for line in flat.axes[0].get_lines() if line.get_linestyle() == ":"]
+    assert len(dotted) == 1
+    assert np.allclose(dotted[0].get_ydata(), 0.1) and dotted[0].get_xdata()[0] == 0.5
+    assert dotted[0].get_xdata()[1] >= 1.0
+    assert "my curve" in [t.get_text() for t in flat.axes[0].get_legend().get_texts()]
+
+
+def test_bound_terms_legend_sits_below_the_axes():
+    fig = figures.plot_bound_terms({"tree": _Bound(0.1, 0.0, 5.0), "dense": _Bound(0.1, 0.0, 6.0)},
+                                   {"tree": 0.2, "dense": 0.3})
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    assert ax.get_legend().get_window_extent(renderer).y1 <= ax.get_window_extent(renderer).y0 + 1e-6
+    label = next(t for t in ax.texts if "vacuous" in t.get_text())
+    assert label.get_bbox_patch() is not None  # boxed, readable over the bar
+
+
+def test_bank_sweep_alpha_axis_is_symlog_for_a_geometric_sweep():
+    geometric = figures.plot_bank_sweep([0.0, 0.05, 0.2, 1.0, 5.0], mi=[0, 0.01, 0.05, 0.5, 1.2],
+                                        gap=[0, 0.003, 0.01, 0.03, 0.036], xu_raginsky=[0, 0.006, 0.02, 0.07, 0.1],
+                                        union=0.13)
+    assert [ax.get_xscale() for ax in geometric.axes] == ["symlog", "symlog"]
+    linear = figures.plot_bank_sweep([0.0, 1.0, 2.0], mi=[0, 1, 2], gap=[0, 0.1, 0.2],
+                                     xu_raginsky=[0, 0.2, 0.3], union=0.5)
+    assert [ax.get_xscale() for ax in linear.axes] == ["linear", "linear"]
+
+
+def test_correlation_gain_is_the_ratio_of_the_sum_rates():
+    d = np.logspace(-3, -1, 4)
+    cor, ind = np.array([4.0, 2.0, 1.0, 0.5]), np.array([6.0, 2.5, 1.1, 0.5])
+    fig = figures.plot_correlation_gain(d, correlated=cor, independent=ind, signsgd_distortion=0.01)
+    _assert_readable(fig)
+    ratio = next(line for line in fig.axes[0].get_lines() if line.get_marker() == "o")
+    assert np.allclose(ratio.get_ydata(), ind / cor)
+    assert fig.axes[0].get_xscale() == "log"
+    with pytest.raises(ValueError, match="correlated"):
+        figures.plot_correlation_gain(d, correlated=[1.0, 0.0, 1.0, 1.0], independent=ind)
+    with pytest.raises(ValueError, match="independent"):
+        figures.plot_correlation_gain(d, correlated=cor, independent=ind[:3])
+
+
+def test_network_root_label_is_black_on_the_star():
+    g, tree = _small_network()
+    ax = figures.plot_network(g, tree).axes[0]
+    labels = {t.get_text(): t.get_color() for t in ax.texts if getattr(t, "arrow_patch", None) is None}
+    assert labels["0"] == "k" and labels["1"] == "w"

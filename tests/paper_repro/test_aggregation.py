@@ -64,3 +64,30 @@ def test_end_to_end_small(tmp_path):
     md = (tmp_path / "table.md").read_text()
     assert "bits per coordinate" in md and "2206.13984" in md
     assert math.isfinite(table["source_var"])
+
+
+def _cost_row(distortion, total):
+    return {"distortion": distortion, "total_ceo_bits_per_coord": total}
+
+
+def test_cheapest_total_skips_unreached_rows_and_keeps_zero():
+    rows = [_cost_row(1.0, 5.0), _cost_row(2.0, None), _cost_row(4.0, 0.0)]
+    assert ag._cheapest(rows) == (4.0, 0.0)
+    assert ag._cheapest([_cost_row(1.0, None)]) is None
+
+
+def test_unbracketed_cheapest_cost_is_stated_as_a_difference():
+    stats = type("Stats", (), {"params": 650})()
+    sign = ag.SignPoint(4.0, 1.0, 1.0, 3.0)  # a large gain: no note about it
+    at_edge = [_cost_row(1.0, 5.0), _cost_row(4.0, 1.0)]
+    inside = [_cost_row(1.0, 5.0), _cost_row(4.0, 1.0), _cost_row(16.0, 2.0)]
+    settings = ag.Settings.quick()
+    assert any("not bracketed" in d for d in ag._texts(settings, stats, sign, at_edge)[0])
+    assert not any("not bracketed" in d for d in ag._texts(settings, stats, sign, inside)[0])
+
+
+@pytest.mark.parametrize("field, value", [("n_workers", 0), ("lr", -1.0), ("cost_factors", ()),
+                                          ("cost_factors", (0.5,)), ("distortion_span", 1.0)])
+def test_settings_name_the_bad_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        ag.Settings(**{field: value})

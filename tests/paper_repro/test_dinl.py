@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from inl.topology import dense_routing, random_network, shortest_path_tree
@@ -71,7 +72,7 @@ def test_run_log_is_valid_and_bounded_by_ratebound(repro):
     assert len(records) == 3 * seeds
     assert all(r.mi_sw is not None and r.context_pmf is not None for r in records)
     table = json.loads((repro / "table.json").read_text())
-    for name, v in table["variants"].items():
+    for v in table["variants"].values():
         t = v["bound_terms"]
         assert v["bound"] == pytest.approx(t["distortion_rate"] + t["slack"] + t["generalization"])
         assert t["mi_sw_certified"] is True and t["vacuous"] is (v["bound"] >= 1.0)
@@ -84,3 +85,22 @@ def test_table_and_figures_written(repro):
         assert (repro / f"{stem}.png").stat().st_size > 0
         assert (repro / f"{stem}.pdf").stat().st_size > 0
     assert not [p for p in repro.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_dr_curves_reach_the_minimum_distortion(repro):
+    """The figure continues each D(R_g) curve flat to the gate's rate; that needs its end at the minimum."""
+    from types import SimpleNamespace
+
+    for line in (repro / "runs.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        notes: list[str] = []
+        curve = dinl._dr_curve(SimpleNamespace(record=record), notes)
+        assert curve["at_minimum"], record["run_id"]
+        assert np.all(np.diff(curve["distortions"]) <= 1e-12)  # non-increasing along the betas
+        assert notes == []
+
+
+@pytest.mark.parametrize("field, value", [("seeds", 0), ("epochs", 0), ("beta_latent", -1.0), ("n_nodes", 1.5)])
+def test_settings_name_the_bad_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        dinl.Settings(**{field: value})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -30,7 +31,7 @@ def test_selection_sweep_information_and_bounds():
     assert sweep[0].mi == pytest.approx(0.0, abs=1e-12)  # alpha = 0: data-independent
     assert sweep[0].gap == pytest.approx(0.0, abs=4 * sweep[0].gap_stderr + 1e-12)
     mis = [p.mi for p in sweep]
-    assert all(b > a for a, b in zip(mis, mis[1:]))
+    assert all(b > a for a, b in itertools.pairwise(mis))
     union = math.sqrt(2 * 0.25 * math.log(4) / 30)
     for p in sweep:
         assert p.union == pytest.approx(union)
@@ -76,3 +77,10 @@ def test_claims_detect_a_violated_bound_and_non_monotone_tracking():
     assert good.looseness == pytest.approx((2.5, 8 / 3))
     bad = eb.check_claims([_point(0, 0.0, 0.05, 0.0), _point(1, 0.2, 0.01, 0.05), _point(2, 0.1, 0.03, 0.3)])
     assert not bad.xu_raginsky_holds and not bad.mi_monotone_in_alpha and bad.spearman_mi_gap < 0.9
+
+
+@pytest.mark.parametrize("field, value", [("n_experts", 0), ("m", 0), ("gate_temperature", 0.0),
+                                          ("alphas", ()), ("alphas", (0.0, -1.0))])
+def test_settings_name_the_bad_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        eb.Settings(**{field: value})
