@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from estimators._files import atomic_replace
 
-__all__ = ["PALETTE", "as_1d", "field", "new_axes", "new_figure", "save_figure"]
+__all__ = ["PALETTE", "as_1d", "field", "label_axes", "new_axes", "new_figure", "save_figure"]
 
 #: Colours of the three D-INL variants and of the recurring curves, so that one
 #: reader sees the same thing in the same colour across figures.
@@ -37,6 +37,21 @@ def new_figure(*, figsize=(6.0, 4.2)) -> Figure:
     fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def label_axes(ax, *, title: str, ylabel: str, xlabel: str | None = None, grid_axis: str = "both",
+               grid_which: str = "major", **legend_kw) -> None:
+    """The finish every drawing shares: title, axis labels, a light grid, the legend.
+
+    ``xlabel=None`` keeps a label set before (e.g. one that names the scale);
+    ``legend_kw`` go to :meth:`~matplotlib.axes.Axes.legend`.
+    """
+    ax.set_title(title)
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, axis=grid_axis, which=grid_which)
+    ax.legend(**legend_kw)
 
 
 def field(obj, name: str):

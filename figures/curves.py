@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from figures._common import PALETTE, as_1d, field, new_axes
+from figures._common import PALETTE, as_1d, field, label_axes, new_axes
 
 __all__ = ["plot_capacity", "plot_distortion_rate", "plot_ib_curve", "plot_rd_curve"]
 
@@ -75,12 +75,9 @@ def plot_rd_curve(curve, *, closed_form: Callable[[float], float] | None = None,
         grid = np.linspace(distortions.min(), distortions.max(), 200)
         exact = np.array([float(closed_form(float(d))) for d in grid])
         ax.plot(grid, exact, "--", color=PALETTE[1], lw=1.5, label="closed form")
-    ax.set_xlabel("distortion $D$ (expected loss)")
-    ax.set_ylabel("rate $R(D)$ [nats]")
-    ax.set_title("Rate-distortion function")
     ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    label_axes(ax, title="Rate-distortion function", xlabel="distortion $D$ (expected loss)",
+               ylabel="rate $R(D)$ [nats]")
     return fig
 
 
@@ -108,13 +105,10 @@ def plot_ib_curve(curve, *, mi_xy: float | None = None, ax=None):
     ax.plot([0, top], [0, top], ":", color="grey", label=r"$I(T;Y) = I(X;T)$")
     if mi_xy is not None:
         ax.axhline(float(mi_xy), ls="--", color=PALETTE[1], label=r"$I(X;Y)$")
-    ax.set_xlabel(r"rate $I(X;T)$ [nats]")
-    ax.set_ylabel(r"relevance $I(T;Y)$ [nats]")
-    ax.set_title("Information bottleneck")
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    label_axes(ax, title="Information bottleneck", xlabel=r"rate $I(X;T)$ [nats]",
+               ylabel=r"relevance $I(T;Y)$ [nats]")
     return fig
 
 
@@ -138,12 +132,9 @@ def plot_capacity(result, *, ax=None):
     ax.bar(np.arange(pmf.size), pmf, color=PALETTE[0],
            label=f"$p^*(x)$, C = {capacity:.4f} nats = {capacity / math.log(2):.4f} bits")
     ax.set_xticks(np.arange(pmf.size))
-    ax.set_xlabel("input symbol $x$")
-    ax.set_ylabel("probability $p^*(x)$")
-    ax.set_title(f"Channel capacity: {lower:.4f} <= C <= {upper:.4f} nats")
     ax.set_ylim(0, max(1.0, float(pmf.max()) * 1.15))
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend()
+    label_axes(ax, title=f"Channel capacity: {lower:.4f} <= C <= {upper:.4f} nats", xlabel="input symbol $x$",
+               ylabel="probability $p^*(x)$", grid_axis="y")
     return fig
 
 
@@ -205,11 +196,8 @@ def plot_distortion_rate(curve, points, *, unit: str = "nats", rate_label: str =
         last = order[-1]
         ax.plot([rates[last], right], [distortions[last], distortions[last]], ":", color="k", lw=1.5,
                 label="flat: minimum distortion reached")
-    ax.set_xlabel(f"{rate_label} [{unit}]")
-    ax.set_ylabel("distortion (expected 0-1 loss)")
-    ax.set_title("Distortion-rate function of the gate")
     ax.set_xlim(0, right if right > 0 else None)
     ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    label_axes(ax, title="Distortion-rate function of the gate", xlabel=f"{rate_label} [{unit}]",
+               ylabel="distortion (expected 0-1 loss)")
     return fig

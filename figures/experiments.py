@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib.ticker import NullLocator
 
-from figures._common import PALETTE, as_1d, field, new_axes, new_figure
+from figures._common import PALETTE, as_1d, field, label_axes, new_axes, new_figure
 
 __all__ = ["plot_accuracy_vs_exchange", "plot_bank_sweep", "plot_bound_terms", "plot_correlation_gain", "plot_sum_rate"]
 
@@ -46,12 +46,9 @@ def plot_accuracy_vs_exchange(variants: Mapping, *, ax=None):
         exchange = float(field(v, "exchange_floats_per_sample"))
         ax.errorbar(exchange, mean, yerr=std, fmt=markers[i % len(markers)], ms=8, capsize=5,
                     color=PALETTE[i % len(PALETTE)], label=f"{name}: {mean:.3f} ± {std:.3f}")
-    ax.set_xlabel("training exchange per sample [floats, forward + backward]")
-    ax.set_ylabel("test accuracy (mean ± std over seeds)")
-    ax.set_title("Accuracy against communication")
     ax.set_xlim(left=0)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    label_axes(ax, title="Accuracy against communication", ylabel="test accuracy (mean ± std over seeds)",
+               xlabel="training exchange per sample [floats, forward + backward]")
     return fig
 
 
@@ -167,21 +164,21 @@ def plot_bank_sweep(alphas, *, mi, gap, xu_raginsky, union, mi_low=None, mi_high
         left.fill_between(a, as_1d(mi_low, "mi_low", length=n), as_1d(mi_high, "mi_high", length=n),
                           color=PALETTE[0], alpha=0.2, label="bootstrap interval")
     _alpha_axis(left, a)
-    left.set_ylabel(f"$I(S;W)$ [{unit}]")
-    left.set_title("Information the selection keeps about S")
-    left.grid(alpha=0.3)
-    left.legend()
+    label_axes(left, title="Information the selection keeps about S", ylabel=f"$I(S;W)$ [{unit}]")
     yerr = None if gap_err is None else as_1d(gap_err, "gap_err", length=n)
     right.errorbar(a, gap, yerr=yerr, fmt="o-", color="k", capsize=3, label="measured gap")
     right.plot(a, xr, "s--", color=PALETTE[1], label="Xu-Raginsky bound")
     right.plot(a, un, ":", color=PALETTE[2], lw=2, label="union bound")
     _alpha_axis(right, a)
-    right.set_ylabel("generalisation gap (0-1 risk)")
-    right.set_title("Gap and its bounds")
-    right.grid(alpha=0.3)
-    right.legend()
+    label_axes(right, title="Gap and its bounds", ylabel="generalisation gap (0-1 risk)")
     fig.suptitle("Finite expert bank: data-dependent selection")
     return fig
+
+
+def _sum_rates(distortions, correlated, independent) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(distortions, correlated, independent)`` as validated 1-D arrays of one length."""
+    d = as_1d(distortions, "distortions")
+    return d, as_1d(correlated, "correlated", length=d.size), as_1d(independent, "independent", length=d.size)
 
 
 def plot_sum_rate(distortions, *, correlated, independent, signsgd=None, signsgd_distortion=None,
@@ -215,9 +212,7 @@ def plot_sum_rate(distortions, *, correlated, independent, signsgd=None, signsgd
     matplotlib.figure.Figure
     """
     fig, ax = new_axes(ax)
-    d = as_1d(distortions, "distortions")
-    ind = as_1d(independent, "independent", length=d.size)
-    cor = as_1d(correlated, "correlated", length=d.size)
+    d, cor, ind = _sum_rates(distortions, correlated, independent)
     ax.plot(d, ind, "s--", color=PALETTE[1], ms=4, label="workers coded independently")
     ax.plot(d, cor, "o-", color=PALETTE[0], ms=4, label="exploiting worker correlation (CEO)")
     if signsgd is not None:
@@ -230,11 +225,8 @@ def plot_sum_rate(distortions, *, correlated, independent, signsgd=None, signsgd
         ax.set_yscale("log")
     else:
         ax.set_ylim(bottom=0)
-    ax.set_xlabel(distortion_label)
-    ax.set_ylabel(f"sum rate [{unit} per coordinate]")
-    ax.set_title("Rate-distortion of model aggregation")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    label_axes(ax, title="Rate-distortion of model aggregation", xlabel=distortion_label,
+               ylabel=f"sum rate [{unit} per coordinate]", grid_which="both", fontsize=8)
     return fig
 
 
@@ -263,9 +255,7 @@ def plot_correlation_gain(distortions, *, correlated, independent, signsgd_disto
     matplotlib.figure.Figure
     """
     fig, ax = new_axes(ax)
-    d = as_1d(distortions, "distortions")
-    cor = as_1d(correlated, "correlated", length=d.size)
-    ind = as_1d(independent, "independent", length=d.size)
+    d, cor, ind = _sum_rates(distortions, correlated, independent)
     if np.any(cor <= 0):
         raise ValueError("correlated must be positive for a ratio of sum rates")
     ax.plot(d, ind / cor, "o-", color=PALETTE[3], ms=4, label="independent / CEO sum rate")
@@ -273,9 +263,6 @@ def plot_correlation_gain(distortions, *, correlated, independent, signsgd_disto
     if signsgd_distortion is not None:
         ax.axvline(float(signsgd_distortion), color=PALETTE[2], ls=":", lw=2, label="SignSGD's measured distortion")
     ax.set_xscale("log")
-    ax.set_xlabel(distortion_label)
-    ax.set_ylabel("sum-rate ratio (dimensionless)")
-    ax.set_title("Gain from exploiting worker correlation")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    label_axes(ax, title="Gain from exploiting worker correlation", xlabel=distortion_label,
+               ylabel="sum-rate ratio (dimensionless)", grid_which="both", fontsize=8)
     return fig

@@ -42,6 +42,8 @@ class Detail:
 
 @dataclass(frozen=True)
 class Report:
+    """A reproduction's page: the comparison block, details, differences, choices and figure names."""
+
     title: str
     source: str
     comparisons: Sequence[Comparison]

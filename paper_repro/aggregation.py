@@ -82,14 +82,17 @@ class Settings:
 
     @classmethod
     def full(cls) -> Settings:
+        """The settings of the full run (the defaults)."""
         return cls()
 
     @classmethod
     def quick(cls) -> Settings:
+        """Fewer workers, steps and cost points: the ``--quick`` run."""
         return cls(n_workers=4, steps=150, n_distortions=20, cost_factors=(1.05, 4.0, 32.0, 256.0),
                    cost_seeds=2, cost_max_steps=1200)
 
     def with_seed(self, seed: int) -> Settings:
+        """The same settings with another ``seed``."""
         return replace(self, seed=int(seed))
 
 
@@ -106,6 +109,7 @@ class Task:
 
 
 def make_task(n_workers: int, seed: int) -> Task:
+    """The digits (scaled to [0, 1], bias column) split at random into ``n_workers`` disjoint shards."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -267,10 +271,16 @@ class SignPoint:
 
     @property
     def gain_ratio(self) -> float | None:
+        """Independent over CEO sum rate (None where infeasible)."""
         return None if self.ceo_bits is None else self.independent_bits / self.ceo_bits
 
 
 def sign_point(source_var: float, noise_var: float, n_workers: int, distortion: float) -> SignPoint:
+    """SignSGD's ``n_workers`` bits per coordinate beside both sum rates at its measured ``distortion``.
+
+    The sum rates are None when ``distortion <= noise_var / n_workers`` (below
+    what any unbiased aggregate can reach).
+    """
     from ratebound.ceo import aggregation_sum_rate, independent_sum_rate
 
     if distortion <= noise_var / n_workers:

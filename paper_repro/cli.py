@@ -1,6 +1,7 @@
 """``ratebound repro``: reproduce the papers' experiments and write their tables.
 
-``ratebound repro [dinl|expert-bank|aggregation|all] [--quick] [--out DIR] [--seeds N]``
+``ratebound repro [dinl|expert-bank|aggregation|all] [--quick] [--out DIR] [--seeds N]
+[--bank-dataset auto|digits|fashion-mnist] [--data-path DIR]``
 writes ``DIR/<paper>/table.md``, ``table.json`` and figures for each target.
 Heavy imports (torch, the trainer) happen inside :func:`run`.
 """
@@ -21,7 +22,7 @@ TARGETS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``repro`` options: ``target``, ``--quick``, ``--out``, ``--seeds``, ``--no-progress``."""
+    """The ``repro`` options: ``target``, ``--quick``, ``--out``, ``--seeds``, the bank's images, ``--no-progress``."""
     parser.add_argument("target", nargs="?", default="all", choices=[*TARGETS, "all"],
                         help="which paper to reproduce (default: all)")
     parser.add_argument("--quick", action="store_true",
@@ -30,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output directory (default: repro_out)")
     parser.add_argument("--seeds", type=int, default=None, metavar="N",
                         help="seeds per D-INL variant (default: 5, or 3 with --quick)")
+    parser.add_argument("--bank-dataset", default="auto", choices=["auto", "digits", "fashion-mnist"],
+                        help="images of the expert-bank experiment (default auto: Fashion-MNIST where Debian's "
+                             "dataset-fashion-mnist is installed, else scikit-learn's digits)")
+    parser.add_argument("--data-path", default=None, metavar="DIR",
+                        help="folder of the Fashion-MNIST idx files (default: the Debian package's)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     # A smaller configuration for the test suite; it runs the same code as --quick.
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
@@ -45,6 +51,8 @@ def settings_for(module, args: argparse.Namespace):
         settings = module.Settings.full()
     if args.seeds is not None and hasattr(settings, "with_seeds"):
         settings = settings.with_seeds(args.seeds)
+    if hasattr(settings, "with_dataset"):
+        settings = settings.with_dataset(getattr(args, "bank_dataset", "auto"), getattr(args, "data_path", None))
     return settings
 
 

@@ -84,10 +84,12 @@ class Settings:
 
     @classmethod
     def full(cls) -> Settings:
+        """The settings of the full run (the defaults)."""
         return cls()
 
     @classmethod
     def quick(cls) -> Settings:
+        """Three seeds and fewer epochs: the ``--quick`` run."""
         return cls(seeds=3, epochs=6)
 
     @classmethod
@@ -96,6 +98,7 @@ class Settings:
         return cls(seeds=2, epochs=2, dataset_params=(("n_train", 300), ("n_test", 200)))
 
     def with_seeds(self, seeds: int) -> Settings:
+        """The same settings with ``seeds`` seeds per variant (``--seeds``)."""
         return replace(self, seeds=int(seeds))
 
     def config(self, variant: str, seed: int):
@@ -170,6 +173,7 @@ def bound_terms(log_path: Path) -> dict[str, dict]:
 
 
 def _variant_summary(runs: list, terms: dict) -> dict:
+    """Means over the seeds of one variant (rates converted to bits) and its bound terms."""
     recs = [r.record for r in runs]
     acc = np.array([r["test_acc"] for r in recs])
     t = [terms[r["run_id"]] for r in recs]

@@ -59,3 +59,13 @@ def test_recorded_warnings_become_notes():
         warnings.warn("stopped at max_iter", RuntimeWarning)
         warnings.warn("stopped at max_iter", RuntimeWarning)
     assert notes == ["RuntimeWarning: stopped at max_iter"]
+
+
+def test_bank_dataset_flags_reach_the_expert_bank_settings(tmp_path):
+    from paper_repro import expert_bank
+
+    args = _parse("expert-bank", "--quick", "--bank-dataset", "auto", "--data-path", str(tmp_path))
+    assert cli.settings_for(expert_bank, args).dataset == "digits"  # nothing installed in tmp_path
+    forced = cli.settings_for(expert_bank, _parse("expert-bank", "--bank-dataset", "fashion-mnist"))
+    assert forced.dataset == "fashion-mnist"
+    assert not hasattr(cli.settings_for(dinl, args), "dataset")

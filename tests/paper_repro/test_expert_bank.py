@@ -84,3 +84,42 @@ def test_claims_detect_a_violated_bound_and_non_monotone_tracking():
 def test_settings_name_the_bad_field(field, value):
     with pytest.raises(ValueError, match=field):
         eb.Settings(**{field: value})
+
+
+def _write_idx(path, array):
+    import gzip
+    import struct
+
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def fake_fashion(tmp_path):
+    """Four small idx files laid out as Debian's dataset-fashion-mnist installs them."""
+    rng = np.random.default_rng(0)
+    for stem, n in (("train", 60), ("t10k", 20)):
+        _write_idx(tmp_path / f"{stem}-images-idx3-ubyte.gz", rng.integers(0, 256, size=(n, 28, 28)))
+        _write_idx(tmp_path / f"{stem}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    return tmp_path
+
+
+def test_fashion_mnist_bank_on_28x28_images(fake_fashion):
+    settings = eb.Settings(n_experts=2, expert_samples=16, expert_epochs=1).with_dataset("auto", str(fake_fashion))
+    assert settings.dataset == "fashion-mnist"
+    settings = eb.Settings(**{**settings.__dict__, "n_images": 50})
+    splits = eb.load_splits(0, settings)
+    assert splits.x_pre.shape == (20, 28, 28) and len(splits.y_pool) == 20 and len(splits.y_hold) == 10
+    assert 0.0 <= splits.x_pool.min() and splits.x_pool.max() <= 1.0
+    probs = eb.expert_probs(eb.train_bank(splits, settings, progress=False), splits.x_hold)
+    assert probs.shape == (2, 10, 10) and np.allclose(probs.sum(axis=2), 1.0)
+
+
+def test_dataset_choice_and_missing_files(tmp_path):
+    assert eb.Settings().with_dataset("auto", str(tmp_path)).dataset == "digits"  # no idx files there
+    missing = eb.Settings(dataset="fashion-mnist", data_path=str(tmp_path))
+    with pytest.raises(ValueError, match="data_path"):
+        eb.load_splits(0, missing)
+    with pytest.raises(ValueError, match="dataset"):
+        eb.Settings(dataset="mnist")
