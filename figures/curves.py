@@ -191,7 +191,7 @@ def plot_distortion_rate(curve, points, *, unit: str = "nats", rate_label: str =
     for i, (label, (r, d)) in enumerate(groups.items()):
         ax.plot(r, d, markers[i % len(markers)], color=PALETTE[i % len(PALETTE)], ms=6,
                 ls="none", label=label)
-    right = 1.08 * max(float(rates.max()), *(float(r.max()) for r, _ in groups.values()))
+    right = 1.08 * max([float(rates.max())] + [float(r.max()) for r, _ in groups.values()])
     if extend_flat and right > rates.max():
         last = order[-1]
         ax.plot([rates[last], right], [distortions[last], distortions[last]], ":", color="k", lw=1.5,

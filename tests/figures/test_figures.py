@@ -296,3 +296,10 @@ def test_network_root_label_is_black_on_the_star():
     ax = figures.plot_network(g, tree).axes[0]
     labels = {t.get_text(): t.get_color() for t in ax.texts if getattr(t, "arrow_patch", None) is None}
     assert labels["0"] == "k" and labels["1"] == "w"
+
+
+def test_distortion_rate_without_points_draws_the_curve_alone():
+    fig = figures.plot_distortion_rate(_fair_bit_curve(), {})
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) == 1
+    assert ax.get_xlim()[1] == pytest.approx(1.08 * _fair_bit_curve().rates.max())
