@@ -46,6 +46,10 @@ SUPPORT_LOG_CUTOFF = 40.0
 REENTRY_MASS = 1e-3
 #: Plain Blahut-Arimoto steps taken when a Newton round made no progress.
 FALLBACK_BA_STEPS = 200
+#: Smallest row sum ``(K q)(x)`` for which :func:`rd_encoder` divides in the linear domain.
+ENCODER_Z_FLOOR = 1e-200
+#: Relative mass below which an input that alone reaches some output may still leave the support.
+KEEP_POSITIVE_FLOOR = 1e-30
 #: A large finite stand-in for ``log 0`` where a product with zero must stay zero.
 LOG_ZERO = -1e30
 
@@ -95,9 +99,11 @@ class RDSolution:
     iterations: int
 
 
-def solve_rd(ops: ArrayOps, log_p, a, log_q, *, tol: float, max_iter: int, warmup: int = 30) -> RDSolution:
-    """Minimise ``F(q)`` for ``A = -beta d`` until ``max log c <= tol`` or ``max_iter`` steps."""
-    kern = Kernel.of(ops, a)
+def solve_rd(ops: ArrayOps, log_p, kern: Kernel, log_q, *, tol: float, max_iter: int, warmup: int = 30) -> RDSolution:
+    """Minimise ``F(q)`` for ``kern = Kernel.of(ops, -beta d)`` until ``max log c <= tol`` or ``max_iter`` steps.
+
+    The kernel is built once by the caller, which reuses it for the encoder (:func:`rd_encoder`).
+    """
     p = ops.exp(log_p)
     it, guard = 0, _Descent()
     while True:
@@ -168,9 +174,24 @@ class _RDOracle:
             k = ops.exp(a_s - ops.where(top > -math.inf, top, 0.0))
         self.ops, self.p, self.k = ops, p, k
         self.sqrt_p = ops.exp(0.5 * ops.log(p))
+        # 0/1 kernel pattern on the rows that carry mass, where the kernel has zeros at all
+        self.reach = None if ops.all(k > 0) else ops.where((k > 0) & (p > 0)[:, None], 1.0, 0.0)
+        self.row_live = p > 0
 
     def value(self, q) -> float:
         return -self.ops.item(self.ops.sum(self.ops.xlogy(self.p, self.k @ q)))
+
+    def needed(self, keep, q):
+        """Symbols outside ``keep`` without which some ``x`` with ``p(x) > 0`` gets ``Z_x = 0`` (``F`` infinite).
+
+        Only a kernel with zero entries (``beta = inf``, or underflow) has any.
+        """
+        ops = self.ops
+        if self.reach is None:
+            return q < 0
+        covered = (self.reach @ ops.where(keep, 1.0, 0.0)) > 0
+        uncovered = ops.where(self.row_live & ~covered, 1.0, 0.0)
+        return ~keep & (q > 0) & ((uncovered @ self.reach) > 0)
 
     def derivatives(self, q):
         ops = self.ops
@@ -239,6 +260,8 @@ def _newton_steps(ops: ArrayOps, oracle, x, *, tol: float, budget: int, guess_dr
         steps += 1
         leaving = (x + delta <= 0) & (ng < ops.sum(x * ng))
         if guess_drops and ops.any(leaving):
+            leaving = leaving & ~oracle.needed(~leaving, x)
+        if guess_drops and ops.any(leaving):
             # Newton and the gradient agree that these should be empty: guess the
             # active set in one go (wrong guesses come back as violators).
             keep = ops.nonzero(~leaving)
@@ -251,8 +274,17 @@ def _newton_steps(ops: ArrayOps, oracle, x, *, tol: float, budget: int, guess_dr
 
 
 def _line_search(ops: ArrayOps, oracle, x, delta, f: float, slope: float):
-    """Armijo backtracking along ``delta`` from the largest feasible step."""
+    """Armijo backtracking along ``delta`` from the largest feasible step.
+
+    A step blocked by a coordinate that the objective needs (``oracle.needed``)
+    stops halfway to the boundary instead of zeroing that coordinate.
+    """
     t, blocking = _step_to_boundary(ops, x, delta)
+    if blocking is not None:
+        rest = x > 0
+        rest[blocking[1]] = False
+        if bool(oracle.needed(rest, x)[blocking[1]]):
+            t, blocking = 0.5 * t, None
     while True:
         x_new = x + t * delta
         if blocking is not None and t == blocking[0]:
@@ -279,9 +311,18 @@ def _step_to_boundary(ops: ArrayOps, q, delta):
     return t, (t, j)
 
 
-def rd_encoder(ops: ArrayOps, a, log_q, log_z):
-    """``log Q(xhat|x) = log q(xhat) + A[x, xhat] - log Z_x`` (``-inf`` where ``q`` is zero)."""
-    return log_q[None, :] + a - log_z[:, None]
+def rd_encoder(ops: ArrayOps, kern: Kernel, log_q, log_z):
+    """``Q(xhat|x) = q(xhat) exp(A[x, xhat]) / Z_x`` (zero where ``q`` is zero).
+
+    Built from the row-stabilised kernel ``K`` that the solver already holds,
+    as ``K * q / (K q)`` with no further exponential; where some row's
+    ``K q`` is too small for that quotient to be accurate, from the log domain.
+    """
+    q = ops.exp(log_q - ops.amax(log_q))
+    z = kern.k @ q
+    if ops.all(z > ENCODER_Z_FLOOR):
+        return kern.k * (q[None, :] / z[:, None])
+    return ops.exp(log_q[None, :] + kern.a - log_z[:, None])
 
 
 # --------------------------------------------------------------------------
@@ -301,15 +342,21 @@ def solve_capacity(ops: ArrayOps, w, log_p, *, tol: float, max_iter: int, warmup
 
     Blahut-Arimoto steps ``p(x) <- p(x) exp(D(W_x || q))`` (normalised, log
     domain), then active-set Newton rounds on ``-I``; the bracket is checked
-    on the full input alphabet whichever step produced ``p``.
+    on the full input alphabet whichever step produced ``p``. Where
+    ``max_x D(W_x || pW)`` is no good (an output reached only by inputs of
+    vanishing mass), the upper end uses a slightly mixed output pmf instead
+    (:func:`_mixture_upper`).
     """
     neg_h = ops.sum(ops.xlogy(w, w), axis=1)
     used = ops.sum(w, axis=0) > 0
+    w_mean = ops.sum(w, axis=0) / w.shape[0]
     it, guard = 0, _Descent()
     while True:
         div = _row_divergences(ops, w, neg_h, used, log_p)
         lower = ops.item(ops.sum(ops.exp(log_p) * ops.where(log_p > -math.inf, div, 0.0)))
         upper = ops.item(ops.amax(div))
+        if upper - lower > tol and it >= warmup:  # (plain steps first: no use checking then)
+            upper = min(upper, _mixture_upper(ops, w, neg_h, used, w_mean, log_p, min(0.25 * tol, 0.5)))
         if upper - lower <= tol or it >= max_iter:
             return CapacitySolution(log_p, lower, upper, it)
         if it < warmup:
@@ -334,6 +381,18 @@ class _CapacityOracle:
     def __init__(self, ops: ArrayOps, w, neg_h):
         self.ops, self.w, self.neg_h = ops, w, neg_h
 
+    def needed(self, keep, p):
+        """Inputs outside ``keep`` that alone reach some output, while above ``KEEP_POSITIVE_FLOOR`` (relative).
+
+        At ``p(x) = 0`` such an input's gradient is infinite, so the optimum
+        keeps it; an optimum below the floor is left to the mixed upper bound
+        of :func:`_mixture_upper`, which certifies dropping it.
+        """
+        ops = self.ops
+        reach = ops.where(self.w > 0, 1.0, 0.0)
+        uncovered = ops.where((ops.where(keep, 1.0, 0.0) @ reach) > 0, 0.0, 1.0)
+        return ~keep & (p > KEEP_POSITIVE_FLOOR * ops.amax(p)) & ((reach @ uncovered) > 0)
+
     def value(self, p) -> float:
         q = p @ self.w
         return -self.ops.item(self.ops.sum(p * self.neg_h) - self.ops.sum(self.ops.xlogy(q, q)))
@@ -345,6 +404,21 @@ class _CapacityOracle:
         div = self.neg_h - self.w @ ops.where(pos, ops.log(ops.where(pos, q, 1.0)), 0.0)
         g = self.w * ops.where(pos, ops.exp(-0.5 * ops.log(ops.where(pos, q, 1.0))), 0.0)[None, :]
         return div, g @ g.T, ops.item(ops.amax(div) - ops.sum(p * div))
+
+
+def _mixture_upper(ops: ArrayOps, w, neg_h, used, w_mean, log_p, eta: float) -> float:
+    r"""``max_x D(W_x || r)``, ``r = (1 - eta) pW + eta * mean_x W_x``: also an upper bound on ``C``.
+
+    Every output pmf ``r`` gives :math:`C \le \max_x D(W_x \| r)` (the
+    minimax form of capacity). Where the optimal input puts a vanishing mass on
+    some ``x`` (below float range, so ``pW`` misses an output only that input
+    reaches), ``max_x D(W_x || pW)`` is infinite; the slightly mixed ``r`` covers
+    every used output and costs at most ``-ln(1 - eta)`` on the other inputs.
+    """
+    mp = ops.amax(log_p)
+    r = (1.0 - eta) * math.exp(ops.item(mp)) * (ops.exp(log_p - mp) @ w) + eta * w_mean
+    log_r = ops.where(used, ops.log(ops.where(used, r, 1.0)), 0.0)
+    return ops.item(ops.amax(neg_h - w @ log_r))
 
 
 def _row_divergences(ops: ArrayOps, w, neg_h, used, log_p):

@@ -133,7 +133,8 @@ class CapacityResult:
         ``I(input_pmf; W)``, nats: an achievable rate, within ``upper - lower`` of capacity.
     input_pmf : ndarray, shape (n_x,)
     lower, upper : float
-        ``lower = I(p; W) <= C <= upper = max_x D(W(.|x) || pW)``.
+        ``lower = I(p; W) <= C <= upper = max_x D(W(.|x) || r)``, ``r = pW`` or that
+        output pmf mixed with a little of the mean row (see :func:`channel_capacity`).
     iterations : int
     converged : bool
         Whether ``upper - lower <= tol``.
@@ -251,16 +252,17 @@ def _rd_point(
     """
     log_p = ops.asarray(_log(p))
     warmup = WARM_BA_STEPS if warm else COLD_BA_STEPS
-    sol = solvers.solve_rd(ops, log_p, a, log_q, tol=tol, max_iter=max_iter, warmup=warmup)
-    log_enc = ops.to_numpy(solvers.rd_encoder(ops, a, sol.log_q, sol.log_z))
+    kern = solvers.Kernel.of(ops, a)
+    sol = solvers.solve_rd(ops, log_p, kern, log_q, tol=tol, max_iter=max_iter, warmup=warmup)
+    enc = ops.to_numpy(solvers.rd_encoder(ops, kern, sol.log_q, sol.log_z))
     point = _evaluate_rd(
-        p, d, beta, log_enc, ops.to_numpy(sol.log_q), ops.to_numpy(sol.log_z), ops.to_numpy(sol.log_c),
+        p, d, beta, enc, ops.to_numpy(sol.log_q), ops.to_numpy(sol.log_z), ops.to_numpy(sol.log_c),
         sol.iterations, tol,
     )
     return point, sol.log_q
 
 
-def _evaluate_rd(p, d, beta, log_enc, log_q, log_z, log_c, iterations, tol) -> RDPoint:
+def _evaluate_rd(p, d, beta, enc, log_q, log_z, log_c, iterations, tol) -> RDPoint:
     r"""Rate, distortion and certified gap of the encoder ``Q = q e^{-beta d} / Z``.
 
     The rate needs no logarithm of the matrix: with ``r = pQ`` the output marginal,
@@ -270,7 +272,6 @@ def _evaluate_rd(p, d, beta, log_enc, log_q, log_z, log_c, iterations, tol) -> R
 
     Blahut's bound: ``min_Q (I + beta E d) >= -sum_x p(x) ln Z_x - max_xhat ln c(xhat)``.
     """
-    enc = np.exp(log_enc)
     marginal = p @ enc
     distortion = float(np.sum(p * np.einsum("ij,ij->i", enc, d)))
     log_z_mean = float(np.sum(p * np.where(p > 0, log_z, 0.0)))
@@ -582,9 +583,14 @@ def channel_capacity(
     :math:`p(x) \leftarrow p(x)\, e^{D(W(\cdot|x) \| pW)} / \text{norm}`,
     stopped when the bracket
 
-    .. math:: I(p; W) \;\le\; C \;\le\; \max_x D\big(W(\cdot|x) \,\|\, pW\big)
+    .. math:: I(p; W) \;\le\; C \;\le\; \max_x D\big(W(\cdot|x) \,\|\, r\big)
 
-    is narrower than ``tol``.
+    is narrower than ``tol``, for :math:`r = pW` or, where some output is
+    reached only by inputs whose optimal mass is below float range (so that
+    :math:`D(W(\cdot|x) \| pW)` is infinite), the output pmf
+    :math:`r = (1 - \eta) pW + \eta \bar W` mixed with the mean row
+    :math:`\bar W`, :math:`\eta = \min(\text{tol}/4, 1/2)`; any output pmf
+    :math:`r` bounds :math:`C` this way.
 
     Parameters
     ----------

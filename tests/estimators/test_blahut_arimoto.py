@@ -117,6 +117,58 @@ def test_identical_rows_have_zero_capacity():
     assert res.converged
 
 
+def _mutual_information(p, w):
+    q = p @ w
+    terms = np.where(w > 0, w * np.log(np.where(w > 0, w, 1.0) / np.where(q > 0, q, 1.0)[None, :]), 0.0)
+    return float(p @ terms.sum(axis=1))
+
+
+# Found by Hypothesis: an output that only one input reaches, with a tiny weight. The optimal
+# mass of that input is e^-14.4 in the second channel (Newton must not drop it) and about
+# e^-1560 in the first (below float range: the bracket needs the mixed upper bound).
+SOLE_OUTPUT_CHANNELS = [
+    [[0.0, 0.0, 5.25329301e-01, 4.74670699e-01],
+     [4.19019304e-02, 4.10559015e-05, 4.19929101e-01, 5.38127912e-01],
+     [5.26342559e-01, 0.0, 4.73657441e-01, 0.0]],
+    [[8.30740609e-06, 9.99983385e-01, 8.30740609e-06, 0.0],
+     [0.0, 0.0, 9.99998809e-01, 1.19135423e-06],
+     [0.0, 1.0, 0.0, 0.0]],
+]
+
+
+@pytest.mark.parametrize("rows", SOLE_OUTPUT_CHANNELS)
+def test_capacity_with_an_output_only_one_input_reaches(rows):
+    w = np.asarray(rows)
+    w = w / w.sum(axis=1, keepdims=True)
+    res = channel_capacity(w, tol=1e-11)  # no RuntimeWarning: certified
+    assert res.converged and res.upper - res.lower <= 1e-11
+    grid = np.linspace(0.0, 1.0, 201)
+    best = max(
+        _mutual_information(np.array([a, b, 1.0 - a - b]), w) for a in grid for b in grid if a + b <= 1.0 + 1e-12
+    )
+    assert best <= res.upper + 1e-12  # the bracket holds against a brute-force search
+    assert res.capacity >= best - 1e-12
+    rev = channel_capacity(w[::-1, ::-1], tol=1e-11)
+    assert rev.capacity == pytest.approx(res.capacity, abs=1e-10)
+
+
+def test_min_distortion_end_point_keeps_the_only_minimiser_of_a_row():
+    # Found by Hypothesis: at beta = inf row 1's minimisers (columns 1-3) all looked
+    # removable to Newton at once, which left Z_1 = 0.
+    p = np.array([0.05860806, 0.003663, 0.46886447, 0.46886447])
+    p = p / p.sum()
+    d = np.array([[0.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    top = distortion_rate(p, d, 5.0, tol=1e-11)  # no RuntimeWarning
+    assert top.converged and top.distortion == pytest.approx(0.0, abs=1e-12)
+    # zero distortion forces row 0 to column 0 and row 1 to columns 1-3; rows 2 and 3 are free
+    # and cost nothing when they copy the marginal, which is then (p0, p1) / (p0 + p1) on the
+    # two groups: R = p0 ln((p0 + p1) / p0) + p1 ln((p0 + p1) / p1)
+    assert top.encoder[1, 1:].sum() == pytest.approx(1.0, abs=1e-12)
+    assert top.encoder[0, 0] == pytest.approx(1.0, abs=1e-12)
+    s = p[0] + p[1]
+    assert top.rate == pytest.approx(p[0] * math.log(s / p[0]) + p[1] * math.log(s / p[1]), abs=1e-9)
+
+
 def test_non_square_reproduction_alphabets():
     """A reproduction alphabet larger (an erasure symbol) or smaller than the source's."""
     p = np.array([0.5, 0.5])
