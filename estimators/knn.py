@@ -42,7 +42,7 @@ True
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -349,59 +349,54 @@ def kl_entropy(
 
 
 @dataclass(frozen=True)
-class KSGEstimator:
+class _NeighbourEstimator:
+    """Shared fields and methods of the kNN estimator objects.
+
+    A subclass names its two functions (``_value`` for ``estimate``,
+    ``_info`` for ``estimate_with_info``); the fields are their keyword options.
+    """
+
+    k: int = 3
+    base: float = math.e
+    seed: int | None = None
+    standardize: bool = True
+    jitter: float = 1e-10
+    workers: int = 1
+
+    def _options(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def estimate(self, x, y) -> float:
+        """The point estimate in units of ``base``."""
+        return self._value(x, y, **self._options())
+
+    def estimate_with_info(self, x, y) -> MIEstimate:
+        """The estimate with its standard error and interval."""
+        return self._info(x, y, **self._options())
+
+
+@dataclass(frozen=True)
+class KSGEstimator(_NeighbourEstimator):
     """The KSG estimator as an :class:`~estimators.interface.MIEstimator`.
 
     ``estimate`` is :func:`ksg_mi` (clipped at 0), ``estimate_with_info`` is
     :func:`ksg_mi_estimate`; the fields are their keyword options.
     """
 
-    k: int = 3
-    base: float = math.e
-    seed: int | None = None
-    standardize: bool = True
-    jitter: float = 1e-10
-    workers: int = 1
-
-    def _options(self) -> dict:
-        return dict(k=self.k, base=self.base, seed=self.seed, standardize=self.standardize,
-                    jitter=self.jitter, workers=self.workers)
-
-    def estimate(self, x, y) -> float:
-        """``ksg_mi(x, y, ...)`` in units of ``base``."""
-        return ksg_mi(x, y, **self._options())
-
-    def estimate_with_info(self, x, y) -> MIEstimate:
-        """``ksg_mi_estimate(x, y, ...)``."""
-        return ksg_mi_estimate(x, y, **self._options())
+    _value = staticmethod(ksg_mi)
+    _info = staticmethod(ksg_mi_estimate)
 
 
 @dataclass(frozen=True)
-class MixedEstimator:
+class MixedEstimator(_NeighbourEstimator):
     """Ross's continuous-discrete estimator as an :class:`~estimators.interface.MIEstimator`.
 
     ``x`` is continuous and ``y`` holds integer labels; ``estimate`` is
     :func:`mixed_mi`, ``estimate_with_info`` is :func:`mixed_mi_estimate`.
     """
 
-    k: int = 3
-    base: float = math.e
-    seed: int | None = None
-    standardize: bool = True
-    jitter: float = 1e-10
-    workers: int = 1
-
-    def _options(self) -> dict:
-        return dict(k=self.k, base=self.base, seed=self.seed, standardize=self.standardize,
-                    jitter=self.jitter, workers=self.workers)
-
-    def estimate(self, x, y) -> float:
-        """``mixed_mi(x, y, ...)`` in units of ``base``."""
-        return mixed_mi(x, y, **self._options())
-
-    def estimate_with_info(self, x, y) -> MIEstimate:
-        """``mixed_mi_estimate(x, y, ...)``."""
-        return mixed_mi_estimate(x, y, **self._options())
+    _value = staticmethod(mixed_mi)
+    _info = staticmethod(mixed_mi_estimate)
 
 
 # ---------------------------------------------------------------------------
