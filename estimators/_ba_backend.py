@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from scipy import special
+from scipy.linalg import blas, lapack
 
 BACKENDS = ("numpy", "torch")
 
@@ -138,6 +139,110 @@ class ArrayOps:
         if int(info) != 0 or not bool(t.isfinite(x).all()):
             x = t.linalg.lstsq(a.cpu(), b.cpu()).solution.to(a.device)
         return x
+
+
+    # what the support-restricted rate-distortion solver needs (:mod:`estimators._ba_slopes`)
+    def float32(self, a):
+        """A float32 copy of ``a`` (same backend and device)."""
+        return a.astype(np.float32) if self.name == "numpy" else a.to(self._torch.float32)
+
+    def index_array(self, idx: np.ndarray):
+        """Integer indices ``idx`` (numpy) as an index array of this backend."""
+        return idx if self.name == "numpy" else self._torch.as_tensor(idx, dtype=self._torch.long, device=self.device)
+
+    def index_numpy(self, idx) -> np.ndarray:
+        """An index array of this backend as numpy int64."""
+        return np.asarray(idx, dtype=np.int64) if self.name == "numpy" else idx.cpu().numpy().astype(np.int64)
+
+    def diagonal(self, h):
+        return np.diagonal(h) if self.name == "numpy" else h.diagonal()
+
+    def zeros(self, n: int):
+        if self.name == "numpy":
+            return np.zeros(n)
+        return self._torch.zeros(n, dtype=self._torch.float64, device=self.device)
+
+    def arange(self, n: int):
+        return np.arange(n) if self.name == "numpy" else self._torch.arange(n, device=self.device)
+
+    def concat(self, arrays):
+        return np.concatenate(arrays) if self.name == "numpy" else self._torch.cat(arrays)
+
+    def mask(self, n: int, idx):
+        """A length-``n`` boolean array, true at ``idx``."""
+        if self.name == "numpy":
+            out = np.zeros(n, dtype=bool)
+        else:
+            out = self._torch.zeros(n, dtype=self._torch.bool, device=self.device)
+        out[idx] = True
+        return out
+
+    def sum_rows32(self, k32, w32):
+        """``k32 @ w32`` in float32, as a plain sum of products (no reduced-precision matmul mode)."""
+        if self.name == "numpy":
+            return k32 @ w32
+        return (k32 * w32[None, :]).sum(1)
+
+    def gram(self, g):
+        """``g @ g.T``; the numpy result holds only its upper triangle (BLAS ``syrk``)."""
+        if self.name == "numpy":
+            return blas.dsyrk(1.0, g.T, trans=1)
+        return g @ g.T
+
+    def symv(self, h, x):
+        """``h @ x`` for a :meth:`gram` result ``h``."""
+        return blas.dsymv(1.0, h, x, lower=0) if self.name == "numpy" else h @ x
+
+    def add_to_diagonal_(self, h, value: float):
+        """Add ``value`` to the diagonal of the square ``h``, in place; returns ``h``."""
+        if self.name == "numpy":
+            h.flat[:: h.shape[0] + 1] += value
+        else:
+            h.diagonal().add_(value)
+        return h
+
+    def submatrix(self, h, idx):
+        """``h[idx][:, idx]`` for sorted ``idx`` (keeps :meth:`gram`'s upper triangle valid)."""
+        if self.name == "numpy":
+            return h[np.ix_(idx, idx)]
+        return h[idx][:, idx]
+
+    def maximum(self, a, value: float):
+        """Elementwise ``max(a, value)``."""
+        return np.maximum(a, value) if self.name == "numpy" else self._torch.clamp(a, min=value)
+
+    def zeros2(self, rows: int, cols: int):
+        if self.name == "numpy":
+            return np.zeros((rows, cols))
+        return self._torch.zeros((rows, cols), dtype=self._torch.float64, device=self.device)
+
+    def cholesky(self, h):
+        """A Cholesky factor of the positive definite :meth:`gram`-like ``h``, or ``None``."""
+        if self.name == "numpy":
+            fac, info = lapack.dpotrf(h, lower=0, clean=0)
+            return fac if info == 0 else None
+        fac, info = self._torch.linalg.cholesky_ex(h)
+        return fac if int(info) == 0 else None
+
+    def cholesky_apply(self, factor, b):
+        """``h^{-1} b`` for ``factor = cholesky(h)``."""
+        if self.name == "numpy":
+            return lapack.dpotrs(factor, b, lower=0)[0]
+        return self._torch.cholesky_solve(b, factor)
+
+    def cholesky_solve(self, h, b):
+        """``h^{-1} b`` for a positive definite :meth:`gram`-like ``h``, or ``None`` if Cholesky fails."""
+        if self.name == "numpy":
+            fac, info = lapack.dpotrf(h, lower=0, clean=0)
+            if info != 0:
+                return None
+            x, info = lapack.dpotrs(fac, b, lower=0)
+            return x if info == 0 else None
+        t = self._torch
+        fac, info = t.linalg.cholesky_ex(h)
+        if int(info) != 0:
+            return None
+        return t.cholesky_solve(b, fac)
 
 
 def array_ops(backend: str, device=None) -> ArrayOps:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from estimators import _ba_slopes
 from estimators import _ba_solvers as solvers
 from estimators._ba_backend import ArrayOps, array_ops
 from estimators._validation import (
@@ -262,6 +263,23 @@ def _rd_point(
     return point, sol.log_q
 
 
+def _slope_point(slopes: _ba_slopes.RDSlopes, p: np.ndarray, d: np.ndarray, beta: float, tol: float, max_iter: int) -> RDPoint:
+    """The point at ``beta``, warm-started from ``slopes``' last one.
+
+    :class:`~estimators._ba_slopes.RDSlopes` (float64 kernel on the support
+    only, float32-screened certificate) declines where some ``(Kq)(x)``
+    underflows; the log-domain solver takes that slope, and the next one
+    starts from its answer.
+    """
+    sol = slopes.solve(beta, tol, max_iter)
+    if sol is None:
+        ops = slopes.ops
+        point, _ = _rd_point(ops, p, d, ops.asarray(-beta * d), beta, slopes.log_marginal(), tol, max_iter, warm=True)
+        slopes.restart(point.marginal)
+        return point
+    return RDPoint(sol.rate, sol.distortion, beta, sol.encoder, sol.marginal, sol.iterations, sol.gap, sol.gap <= tol)
+
+
 def _evaluate_rd(p, d, beta, enc, log_q, log_z, log_c, iterations, tol) -> RDPoint:
     r"""Rate, distortion and certified gap of the encoder ``Q = q e^{-beta d} / Z``.
 
@@ -351,8 +369,8 @@ def rate_distortion(
     tol = positive_float(tol, "tol")
     max_iter = positive_int(max_iter, "max_iter")
     ops = array_ops(backend, device)
-    log_q = ops.asarray(_log(_init_marginal(init, d.shape[1])))
-    point, _ = _rd_point(ops, p, d, ops.asarray(-beta * d), beta, log_q, tol, max_iter)
+    slopes = _ba_slopes.RDSlopes(ops, p, d, _init_marginal(init, d.shape[1]))
+    point = _slope_point(slopes, p, d, beta, tol, max_iter)
     if not point.converged:
         _warn_unconverged("rate_distortion", point.gap, tol, max_iter)
     return point
@@ -395,15 +413,8 @@ def rd_curve(
     b = _betas(betas)
     tol = positive_float(tol, "tol")
     max_iter = positive_int(max_iter, "max_iter")
-    ops = array_ops(backend, device)
-    d_dev = ops.asarray(d)
-    log_q = ops.asarray(_log(_init_marginal(None, d.shape[1])))
-    points: list[RDPoint] = []
-    for beta in _progress(b, progress, "R(D) slopes"):
-        point, log_q = _rd_point(
-            ops, p, d, -float(beta) * d_dev, float(beta), log_q, tol, max_iter, warm=bool(points)
-        )
-        points.append(point)
+    slopes = _ba_slopes.RDSlopes(array_ops(backend, device), p, d)
+    points = [_slope_point(slopes, p, d, float(beta), tol, max_iter) for beta in _progress(b, progress, "R(D) slopes")]
     curve = _rd_curve_of(points)
     if not curve.converged.all():
         bad = b[~curve.converged]
@@ -508,19 +519,13 @@ class _DRSearch:
     """Root of ``R(beta) = rate`` in ``log beta``, each evaluation warm-started."""
 
     def __init__(self, ops: ArrayOps, p, d, tol: float, max_iter: int):
-        self.ops, self.p, self.d, self.tol, self.max_iter = ops, p, d, tol, max_iter
-        self.d_dev = ops.asarray(d)
-        self.log_q = ops.asarray(np.full(d.shape[1], -math.log(d.shape[1])))
+        self.p, self.d, self.tol, self.max_iter = p, d, tol, max_iter
+        self.slopes = _ba_slopes.RDSlopes(ops, p, d)
         self.cache: dict[float, RDPoint] = {}
 
     def point(self, log_beta: float) -> RDPoint:
         if log_beta not in self.cache:
-            beta = math.exp(log_beta)
-            pt, self.log_q = _rd_point(
-                self.ops, self.p, self.d, -beta * self.d_dev, beta, self.log_q, self.tol, self.max_iter,
-                warm=bool(self.cache),
-            )
-            self.cache[log_beta] = pt
+            self.cache[log_beta] = _slope_point(self.slopes, self.p, self.d, math.exp(log_beta), self.tol, self.max_iter)
         return self.cache[log_beta]
 
     def solve(self, rate: float) -> RDPoint:

@@ -1,0 +1,332 @@
+r"""Rate-distortion at a run of slopes: Newton on the support, a screened certificate.
+
+Private: :mod:`estimators.blahut_arimoto` validates the inputs, falls back to
+the log-domain solver of :mod:`estimators._ba_solvers` where this one declines
+(``None``), and wraps the answers in :class:`~estimators.blahut_arimoto.RDPoint`.
+
+At slope ``beta`` the problem is :math:`\min_q F(q) = -\sum_x p(x) \ln (Kq)(x)`
+over pmfs ``q`` on the reproduction alphabet, with the row-rescaled kernel
+``K[x, xhat] = exp(-beta (d[x, xhat] - min d[x, :]))`` (largest entry of each
+row 1; the rescaling shifts ``F`` by a constant). ``q`` is optimal when
+``c(xhat) = sum_x p(x) K[x, xhat] / (Kq)(x) <= 1`` for every ``xhat``, with
+equality on the support, and Blahut's lower bound makes ``ln max c`` a
+certified gap for any ``q`` (see :mod:`estimators._ba_solvers`). Two facts make
+a curve cheap:
+
+1. Only the support of ``q`` needs the kernel in float64: ``F``, the encoder,
+   rate and distortion involve no other column. The other columns need only
+   an upper bound on their ``c``. A float32 kernel gives one once its rounding
+   is accounted for outwards (:meth:`RDSlopes._bound`); and as the rescaled
+   kernel decreases in ``beta`` (its exponent is ``<= 0``), a float32 row
+   computed at an earlier, smaller slope still bounds. Rows are recomputed
+   only when their bound reaches the tolerance; a column whose fresh bound
+   still reaches it is evaluated exactly in float64 and joins the support if
+   its ``c`` exceeds one.
+2. On the support, sequential quadratic programming: Newton's model of ``F``
+   minimised over the simplex by a primal-dual active-set method [2]_, then
+   an Armijo search along the segment to the model's minimiser (feasible
+   throughout). This is mix-SQP [1]_, warm-started from the previous slope's
+   support and marginal. Where the model fails (a Cholesky breakdown, an
+   ascent direction), a Blahut-Arimoto step is taken instead.
+
+The certificate does not depend on how ``q`` was found.
+
+References
+----------
+.. [1] Y. Kim, P. Carbonetto, M. Stephens, M. Anitescu, "A fast algorithm for
+   maximum likelihood estimation of mixture proportions using sequential
+   quadratic programming", J. Comput. Graph. Stat. 29(2), 2020.
+.. [2] M. Hintermüller, K. Ito, K. Kunisch, "The primal-dual active set
+   strategy as a semismooth Newton method", SIAM J. Optim. 13(3), 2002.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from estimators._ba_backend import ArrayOps
+
+#: Unit roundoff of float32.
+U32 = 2.0**-24
+#: Largest ``|beta d|`` whose float32 ``exp`` is a normal number (``exp(-87.34) = 2^-126``), rounded up.
+F32_NORMAL_ARG = 88.0
+#: Accuracy assumed of float32 ``exp`` in units in the last place (numpy's SIMD and CUDA's ``expf``
+#: document at most 2.52 and 2).
+F32_EXP_ULPS = 8.0
+#: Rows whose ``(Kq)(x)`` falls below this are left to the log-domain solver.
+Z_FLOOR = 1e-250
+#: Screening weights ``p/(Kq)`` above this could overflow float32; all columns are then checked in float64.
+W32_MAX = 1e30
+#: Smallest exponent of the float64 kernel: ``exp(-708)`` is still a normal float64.
+KERNEL_ARG_MIN = -708.0
+#: Primal-dual active-set passes per quadratic model.
+QP_PASSES = 8
+#: Relative ridge added to the Hessian's diagonal (plus a tiny absolute one).
+RIDGE = 1e-13
+
+
+@dataclass(frozen=True)
+class SlopePoint:
+    """One solved slope (numpy arrays, floats); see :class:`~estimators.blahut_arimoto.RDPoint`."""
+
+    rate: float
+    distortion: float
+    gap: float
+    encoder: np.ndarray
+    marginal: np.ndarray
+    iterations: int
+
+
+class RDSlopes:
+    """Rate-distortion points of one source ``p`` and distortion ``d``, each slope warm-started by the last.
+
+    Slopes may come in any order (a root search goes back and forth); the
+    float32 rows of slopes larger than the current one are recomputed before
+    they are used as bounds.
+    """
+
+    def __init__(self, ops: ArrayOps, p: np.ndarray, d: np.ndarray, init: np.ndarray | None = None):
+        n, m = d.shape
+        self.ops, self.shape = ops, (n, m)
+        self.d_min_mean = float(p @ d.min(axis=1))
+        dt = np.ascontiguousarray((d - d.min(axis=1, keepdims=True)).T)  # (m, n), >= 0: rows are reproductions
+        self.dt = ops.asarray(dt)
+        self.dt32 = ops.float32(self.dt)
+        self.k32 = ops.float32(ops.asarray(np.ones((m, n))))  # exp(-0 * dt) bounds the kernel at every slope
+        self.beta32 = ops.zeros(m)
+        self.p = ops.asarray(p)
+        self.sqrt_p = ops.exp(0.5 * ops.log(self.p))
+        self.float32_screen = n * U32 < 1e-3
+        q0 = np.full(m, 1.0 / m) if init is None else np.asarray(init, dtype=np.float64)
+        self.restart(q0)
+        # c <= scale * (float32 sum) + per_w * sum(w) + floor; see _bound
+        eps_k = math.exp(F32_NORMAL_ARG * 3.0001 * U32) * (1.0 + F32_EXP_ULPS * 2.0 * U32) - 1.0
+        gamma_n = n * U32 / (1.0 - n * U32) if self.float32_screen else 0.0
+        self.scale = (1.0 + U32) * (1.0 + eps_k) / (1.0 - gamma_n)
+        self.per_w = 2.0**-126 * 1.001 * (1.0 + 4.0 * U32)
+        self.floor = n * 2.0**-148
+
+    def restart(self, q: np.ndarray) -> None:
+        """Start the next slope from the output marginal ``q`` (a numpy pmf)."""
+        ops = self.ops
+        idx = np.flatnonzero(q > 0)
+        self.support = ops.index_array(idx)
+        self.q = ops.asarray(q[idx] / q[idx].sum())
+
+    def log_marginal(self):
+        """The current output marginal as a backend array of logs (``-inf`` off the support)."""
+        ops = self.ops
+        full = ops.full(self.shape[1], -math.inf)
+        full[self.support] = ops.log(self.q)
+        return full
+
+    # ------------------------------------------------------------------
+    def solve(self, beta: float, tol: float, max_iter: int) -> SlopePoint | None:
+        """The point at slope ``beta`` with certified gap ``<= tol``, or after ``max_iter`` Newton steps.
+
+        ``None`` where some row's ``(Kq)(x)`` underflows (only the log-domain solver is exact there).
+        """
+        ops = self.ops
+        stale = self.beta32 > beta
+        if ops.any(stale):
+            self._refresh(ops.nonzero(stale), beta)
+        idx, q = self.support, self.q
+        ks = self._kernel_rows(idx, beta)
+        it = 0
+        while True:
+            z = q @ ks
+            if not ops.all(z > Z_FLOOR):
+                return None
+            w = self.p / z
+            c = ks @ w
+            out_max, entering = self._screen(beta, w, idx, tol)
+            gap = math.log(max(ops.item(ops.amax(c)), out_max))
+            if gap <= tol or it >= max_iter:
+                break
+            if entering is not None:
+                new, k_new, c_new = entering
+                idx, ks = ops.concat([idx, new]), ops.concat([ks, k_new])
+                q, c = ops.concat([q, ops.zeros(new.shape[0])]), ops.concat([c, c_new])
+            q, keep = self._step(ks, z, c, q)
+            if keep is not None:
+                idx, q, ks = idx[keep], q[keep], ks[keep]
+            it += 1
+        self.support, self.q = idx, q
+        return self._point(beta, idx, q, ks, z, w, c, gap, it)
+
+    # ------------------------------------------------------------------
+    def _kernel_rows(self, rows, beta: float):
+        """float64 kernel rows ``exp(-beta dt[rows])``, the exponent clamped at ``KERNEL_ARG_MIN``.
+
+        The clamp keeps ``exp`` off its slow subnormal path; it changes no
+        entry by more than ``exp(KERNEL_ARG_MIN)``, which is ``1e-57`` of any row
+        sum that the solver accepts (``> Z_FLOOR``).
+        """
+        ops = self.ops
+        return ops.exp(ops.maximum(self.dt[rows] * -beta, KERNEL_ARG_MIN))
+
+    def _refresh(self, rows, beta: float) -> None:
+        """Recompute the float32 kernel rows ``rows`` at ``beta``."""
+        ops = self.ops
+        self.k32[rows] = ops.exp(self.dt32[rows] * float(np.float32(-beta)))
+        self.beta32[rows] = beta
+
+    def _bound(self, s32, w_sum: float):
+        r"""Upper bound on ``c = sum_x w(x) K[x, .]`` from the float32 sums ``s32`` of ``w32 * k32``.
+
+        With ``k32`` a float32 row computed at ``beta' <= beta``: the true
+        kernel at ``beta`` is at most the true one at ``beta'``, which is at
+        most ``k32 (1 + eps_K) + 2^-126`` (argument rounding ``<= 3u |beta' d|``
+        below the underflow point, ``exp`` within ``F32_EXP_ULPS``);
+        ``w <= w32 (1 + u) + 2^-149``; and a float32 sum of ``n`` non-negative
+        products is at least ``(1 - gamma_n)`` times the exact one.
+        """
+        ops = self.ops
+        s = ops.asarray(s32) if ops.name == "numpy" else s32.to(self.p.dtype)
+        return self.scale * s + (self.per_w * w_sum + self.floor)
+
+    def _screen(self, beta: float, w, idx, tol: float):
+        """``(max c off the support, bounded above; entering columns or None)``.
+
+        Entering columns come as ``(indices, float64 kernel rows, c)`` and are
+        those whose exact ``c`` exceeds ``exp(tol / 2)``.
+        """
+        ops = self.ops
+        m = self.shape[1]
+        threshold = math.exp(tol)
+        inside = ops.mask(m, idx)
+        if self.float32_screen and ops.item(ops.amax(w)) <= W32_MAX:
+            w32 = ops.float32(w)
+            w_sum = ops.item(ops.sum(w))
+            bound = self._bound(ops.sum_rows32(self.k32, w32), w_sum)
+            bound = ops.where(inside, 0.0, bound)
+            over = ops.nonzero(bound > threshold)
+            if over.shape[0]:
+                stale = over[self.beta32[over] < beta]
+                if stale.shape[0]:
+                    self._refresh(stale, beta)
+                    bound[stale] = self._bound(ops.sum_rows32(self.k32[stale], w32), w_sum)
+                    over = over[bound[over] > threshold]
+        else:  # every column off the support is checked in float64
+            bound = ops.where(inside, 0.0, ops.full(m, math.inf))
+            over = ops.nonzero(~inside)
+        entering = None
+        if over.shape[0]:
+            k_over = self._kernel_rows(over, beta)
+            c_over = k_over @ w
+            bound[over] = c_over
+            joins = c_over > math.exp(0.5 * tol)
+            if ops.any(joins):
+                entering = (over[joins], k_over[joins], c_over[joins])
+        return ops.item(ops.amax(bound)), entering
+
+    def _step(self, ks, z, c, q):
+        """One safeguarded SQP step; returns the new ``q`` and the indices to keep (``None``: all)."""
+        ops = self.ops
+        x = self._model_minimiser(ks, z, c, q)
+        delta = None if x is None else x - q
+        slope = math.inf if delta is None else -ops.item(ops.sum(c * delta))
+        if not slope < 0:  # the Blahut-Arimoto step q -> q c, a descent direction
+            x = q * c
+            delta = x / ops.sum(x) - q
+            slope = -ops.item(ops.sum(c * delta))
+        f = -ops.item(ops.sum(ops.xlogy(self.p, z)))
+        t = 1.0
+        while True:
+            q_t = q + t * delta
+            q_t = ops.where(q_t > 0, q_t, 0.0)
+            f_t = -ops.item(ops.sum(ops.xlogy(self.p, q_t @ ks)))
+            # the rounding allowance lets quadratic convergence finish below float resolution of F
+            if f_t <= f + 1e-4 * t * slope + 8e-16 * (1.0 + abs(f)) or t < 1e-12:
+                break
+            t *= 0.5
+        q_t = q_t / ops.sum(q_t)
+        live = q_t > 0
+        return q_t, (None if ops.all(live) else ops.nonzero(live))
+
+    def _model_minimiser(self, ks, z, c, q):
+        r"""Minimiser over the simplex of Newton's model of ``F`` at ``q``, or ``None``.
+
+        The model is :math:`\tfrac12 (x-q)^\top H (x-q) - c^\top (x-q)` with
+        :math:`H = \sum_x p(x) K_x K_x^\top / z_x^2` (plus a tiny ridge). Its
+        KKT conditions are :math:`Hx = r - \nu 1 + \mu`, ``r = c + Hq``,
+        ``sum x = 1``, ``x >= 0``, ``mu >= 0``, ``mu x = 0``. Each
+        primal-dual active-set pass fixes a set ``B`` of coordinates at zero
+        and solves for the rest through one Cholesky factor of the whole ``H``:
+        with ``Y = H^{-1} [r, 1, e_B]``, ``x = Y_r - nu Y_1 + Y_B mu_B`` and the
+        ``|B| + 1`` conditions ``x_B = 0``, ``sum x = 1`` fix ``(nu, mu_B)``.
+        """
+        ops = self.ops
+        h = ops.gram(ks * (self.sqrt_p / z)[None, :])
+        ridge = RIDGE * ops.item(ops.amax(ops.diagonal(h))) + 1e-300
+        ops.add_to_diagonal_(h, ridge)
+        factor = ops.cholesky(h)
+        if factor is None:
+            return None
+        r = c + ops.symv(h, q)
+        s = q.shape[0]
+        base = ops.cholesky_apply(factor, ops.stack([r, ops.full(s, 1.0)], axis=1))
+        fixed = ops.nonzero(q != q)  # none
+        for _ in range(QP_PASSES):
+            x, mu = self._pass(factor, base, fixed, s)
+            if x is None:
+                return None
+            # keep fixed where the multiplier is >= 0, fix the free coordinates that went negative
+            now_fixed = ops.nonzero((ops.mask(s, fixed) & ~ops.mask(s, fixed[mu < 0])) | (x < 0))
+            if now_fixed.shape[0] == fixed.shape[0] and ops.all(now_fixed == fixed):
+                break
+            if now_fixed.shape[0] >= s:
+                return None
+            fixed = now_fixed
+        x = ops.where(x > 0, x, 0.0)
+        total = ops.item(ops.sum(x))
+        return x / total if total > 0 and math.isfinite(total) else None
+
+    def _pass(self, factor, base, fixed, s: int):
+        """One active-set pass: ``x`` with ``x[fixed] = 0``, and the multipliers of ``fixed``."""
+        ops = self.ops
+        b = fixed.shape[0]
+        if b == 0:
+            y_r, y_1 = base[:, 0], base[:, 1]
+            nu = (ops.item(ops.sum(y_r)) - 1.0) / ops.item(ops.sum(y_1))
+            return y_r - nu * y_1, fixed[:0]
+        unit = ops.zeros2(s, b)
+        unit[fixed, ops.arange(b)] = 1.0
+        y_b = ops.cholesky_apply(factor, unit)  # (s, b)
+        # unknowns (nu, mu): rows x_B = 0 and sum x = 1
+        system = ops.zeros2(b + 1, b + 1)
+        system[:b, 0] = -base[fixed, 1]
+        system[:b, 1:] = y_b[fixed]
+        system[b, 0] = -ops.sum(base[:, 1])
+        system[b, 1:] = ops.sum(y_b, axis=0)
+        rhs = ops.concat([-base[fixed, 0], ops.full(1, 1.0 - ops.item(ops.sum(base[:, 0])))])
+        sol = ops.solve(system, rhs)
+        nu, mu = sol[0], sol[1:]
+        x = base[:, 0] - nu * base[:, 1] + y_b @ mu
+        x[fixed] = 0.0
+        return x, mu
+
+    def _point(self, beta, idx, q, ks, z, w, c, gap_c: float, iterations: int) -> SlopePoint:
+        r"""Rate, distortion and gap of the encoder ``Q = q K / (Kq)``.
+
+        With ``r = q c`` its output marginal (``r = pQ``),
+        :math:`I = -\beta D' - \sum_x p \ln z - D(r \| q)` where ``D'`` is the
+        distortion above each row's minimum; Blahut's bound is
+        :math:`-\sum_x p \ln z - \ln \max c` in the same units.
+        """
+        ops = self.ops
+        n, m = self.shape
+        d_excess = ops.item(ops.sum(q * ((ks * self.dt[idx]) @ w)))
+        log_z_mean = ops.item(ops.sum(ops.xlogy(self.p, z)))
+        kl = ops.item(ops.sum(ops.xlogy(q * c, c)))
+        rate = max(-beta * d_excess - log_z_mean - kl, 0.0)
+        gap = max(rate + beta * d_excess + log_z_mean + gap_c, 0.0)
+        marginal = ops.zeros(m)
+        marginal[idx] = q * c
+        encoder_t = np.zeros((m, n))  # filled by rows (contiguous), returned as its transpose
+        encoder_t[ops.index_numpy(idx)] = ops.to_numpy(ks * q[:, None] / z[None, :])
+        return SlopePoint(rate, d_excess + self.d_min_mean, gap, encoder_t.T, ops.to_numpy(marginal), iterations)
