@@ -65,6 +65,8 @@ W32_MAX = 1e30
 KERNEL_ARG_MIN = -708.0
 #: Primal-dual active-set passes per quadratic model.
 QP_PASSES = 8
+#: An active-set pass refactors the free block once more than ``1/SCHUR_FRACTION`` of the coordinates are fixed.
+SCHUR_FRACTION = 8
 #: Relative ridge added to the Hessian's diagonal (plus a tiny absolute one).
 RIDGE = 1e-13
 
@@ -76,7 +78,8 @@ class SlopePoint:
     rate: float
     distortion: float
     gap: float
-    encoder: np.ndarray
+    support: np.ndarray
+    encoder_rows: np.ndarray
     marginal: np.ndarray
     iterations: int
 
@@ -272,7 +275,7 @@ class RDSlopes:
         base = ops.cholesky_apply(factor, ops.stack([r, ops.full(s, 1.0)], axis=1))
         fixed = ops.nonzero(q != q)  # none
         for _ in range(QP_PASSES):
-            x, mu = self._pass(factor, base, fixed, s)
+            x, mu = self._pass(h, r, factor, base, fixed, s)
             if x is None:
                 return None
             # keep fixed where the multiplier is >= 0, fix the free coordinates that went negative
@@ -286,14 +289,29 @@ class RDSlopes:
         total = ops.item(ops.sum(x))
         return x / total if total > 0 and math.isfinite(total) else None
 
-    def _pass(self, factor, base, fixed, s: int):
-        """One active-set pass: ``x`` with ``x[fixed] = 0``, and the multipliers of ``fixed``."""
+    def _pass(self, h, r, factor, base, fixed, s: int):
+        """One active-set pass: ``x`` with ``x[fixed] = 0``, and the multipliers of ``fixed``.
+
+        Few fixed coordinates: through the factor of the whole ``H`` (``|B|``
+        more triangular solves and a ``|B| + 1`` system). Many: a new factor of
+        the free block.
+        """
         ops = self.ops
         b = fixed.shape[0]
         if b == 0:
             y_r, y_1 = base[:, 0], base[:, 1]
             nu = (ops.item(ops.sum(y_r)) - 1.0) / ops.item(ops.sum(y_1))
             return y_r - nu * y_1, fixed[:0]
+        if SCHUR_FRACTION * b > s:
+            free = ops.nonzero(~ops.mask(s, fixed))
+            factor_free = ops.cholesky(ops.submatrix(h, free))
+            if factor_free is None:
+                return None, None
+            y = ops.cholesky_apply(factor_free, ops.stack([r[free], ops.full(free.shape[0], 1.0)], axis=1))
+            nu = (ops.item(ops.sum(y[:, 0])) - 1.0) / ops.item(ops.sum(y[:, 1]))
+            x = ops.zeros(s)
+            x[free] = y[:, 0] - nu * y[:, 1]
+            return x, (ops.symv(h, x) - r + nu)[fixed]
         unit = ops.zeros2(s, b)
         unit[fixed, ops.arange(b)] = 1.0
         y_b = ops.cholesky_apply(factor, unit)  # (s, b)
@@ -327,6 +345,8 @@ class RDSlopes:
         gap = max(rate + beta * d_excess + log_z_mean + gap_c, 0.0)
         marginal = ops.zeros(m)
         marginal[idx] = q * c
-        encoder_t = np.zeros((m, n))  # filled by rows (contiguous), returned as its transpose
-        encoder_t[ops.index_numpy(idx)] = ops.to_numpy(ks * q[:, None] / z[None, :])
-        return SlopePoint(rate, d_excess + self.d_min_mean, gap, encoder_t.T, ops.to_numpy(marginal), iterations)
+        encoder_rows = ks * q[:, None] / z[None, :]  # Q[:, idx].T
+        return SlopePoint(
+            rate, d_excess + self.d_min_mean, gap, ops.index_numpy(idx), ops.to_numpy(encoder_rows),
+            ops.to_numpy(marginal), iterations,
+        )

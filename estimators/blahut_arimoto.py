@@ -69,6 +69,43 @@ WARM_BA_STEPS = 2
 
 
 @dataclass(frozen=True)
+class SupportEncoder:
+    """An encoder stored by its non-zero columns: ``Q[:, support] = rows.T``, zero elsewhere."""
+
+    support: np.ndarray
+    rows: np.ndarray
+    n_xhat: int
+
+    def dense(self) -> np.ndarray:
+        out = np.zeros((self.n_xhat, self.rows.shape[1]))  # filled by contiguous rows, returned transposed
+        out[self.support] = self.rows
+        return out.T
+
+
+class _DenseOnRead:
+    """A dataclass field holding an array or a :class:`SupportEncoder`, read as a dense array.
+
+    A curve keeps one encoder per slope; most columns of each are zero, and
+    most are never read. The dense ``(n_x, n_xhat)`` array is built on first
+    read and kept.
+    """
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            raise AttributeError(self.slot)  # no default value for the dataclass field
+        value = obj.__dict__[self.slot]
+        if isinstance(value, SupportEncoder):
+            value = obj.__dict__[self.slot] = value.dense()
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.slot] = value
+
+
+@dataclass(frozen=True)
 class RDPoint:
     """A point of the rate-distortion curve, at slope ``-beta``.
 
@@ -97,7 +134,7 @@ class RDPoint:
     rate: float
     distortion: float
     beta: float
-    encoder: np.ndarray
+    encoder: np.ndarray = _DenseOnRead()
     marginal: np.ndarray
     iterations: int
     gap: float
@@ -277,7 +314,8 @@ def _slope_point(slopes: _ba_slopes.RDSlopes, p: np.ndarray, d: np.ndarray, beta
         point, _ = _rd_point(ops, p, d, ops.asarray(-beta * d), beta, slopes.log_marginal(), tol, max_iter, warm=True)
         slopes.restart(point.marginal)
         return point
-    return RDPoint(sol.rate, sol.distortion, beta, sol.encoder, sol.marginal, sol.iterations, sol.gap, sol.gap <= tol)
+    encoder = SupportEncoder(sol.support, sol.encoder_rows, d.shape[1])
+    return RDPoint(sol.rate, sol.distortion, beta, encoder, sol.marginal, sol.iterations, sol.gap, sol.gap <= tol)
 
 
 def _evaluate_rd(p, d, beta, enc, log_q, log_z, log_c, iterations, tol) -> RDPoint:
