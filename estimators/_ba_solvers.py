@@ -86,7 +86,10 @@ def log_ratio(ops: ArrayOps, kern: Kernel, log_p, log_z):
     """``log c(xhat) = log sum_x p(x) exp(A[x, xhat]) / Z_x``; ``-inf`` where it underflows."""
     u = log_p - log_z + kern.a_max
     mu = ops.amax(u)
-    return ops.log(ops.exp(u - mu) @ kern.k) + mu
+    log_c = ops.log(ops.exp(u - mu) @ kern.k) + mu
+    if ops.any(log_c == -math.inf):  # one shift for all rows lost a column: exact logsumexp
+        log_c = ops.logsumexp(kern.a + (log_p - log_z)[:, None], axis=0)
+    return log_c
 
 
 @dataclass(frozen=True)

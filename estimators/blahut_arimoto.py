@@ -63,6 +63,9 @@ __all__ = [
 #: Plain Blahut-Arimoto steps before the Newton rounds, from a cold / warm start.
 COLD_BA_STEPS = 30
 WARM_BA_STEPS = 2
+#: Plain Blahut-Arimoto steps before the Newton rounds for capacity: none (the uniform input is
+#: interior, and on random 256 x 256 channels the Newton rounds alone were 1.6x faster than after 30 steps).
+CAPACITY_BA_STEPS = 0
 
 # --------------------------------------------------------------------------
 # result objects
@@ -661,7 +664,7 @@ def channel_capacity(
     max_iter = positive_int(max_iter, "max_iter")
     ops = array_ops(backend, device)
     log_p = ops.asarray(np.full(w.shape[0], -math.log(w.shape[0])))
-    sol = solvers.solve_capacity(ops, ops.asarray(w), log_p, tol=tol, max_iter=max_iter)
+    sol = solvers.solve_capacity(ops, ops.asarray(w), log_p, tol=tol, max_iter=max_iter, warmup=CAPACITY_BA_STEPS)
     p = np.exp(ops.to_numpy(sol.log_p))
     p /= p.sum()
     lower, upper = max(sol.lower, 0.0), max(sol.upper, 0.0)

@@ -310,6 +310,81 @@ def test_ib_curve_shapes():
 
 
 # --------------------------------------------------------------------------
+# the support-restricted slope solver (estimators._ba_slopes)
+
+
+def _ops():
+    from estimators._ba_backend import array_ops
+
+    return array_ops("numpy")
+
+
+@settings(max_examples=60)
+@given(
+    data=st.data(),
+    log_beta=st.floats(math.log(1e-3), math.log(5e3)),
+    earlier=st.floats(0.0, 1.0),
+    log_w_scale=st.floats(-30.0, 30.0),
+)
+def test_float32_screen_bounds_the_exact_c(data, log_beta, earlier, log_w_scale):
+    """The float32 bound is >= the float64 c for kernel rows computed at this or any smaller slope."""
+    from estimators._ba_slopes import RDSlopes
+
+    d = data.draw(distortion_matrices(max_rows=9, max_cols=9, max_value=data.draw(st.sampled_from([1e-3, 1.0, 50.0]))))
+    p = data.draw(pmfs(size=d.shape[0]))
+    w = np.exp(log_w_scale) * np.asarray(data.draw(st.lists(st.floats(0.0, 1.0), min_size=d.shape[0], max_size=d.shape[0])))
+    beta = math.exp(log_beta)
+    slopes = RDSlopes(_ops(), p, d)
+    rows = np.arange(d.shape[1])
+    slopes._refresh(rows, beta * earlier)
+    bound = slopes._bound(slopes.ops.sum_rows32(slopes.k32, slopes.ops.float32(w)), float(w.sum()))
+    exact = np.exp(-beta * (d - d.min(axis=1, keepdims=True))).T @ w
+    assert np.all(bound >= exact)
+    if earlier == 1.0 and w.sum() > 1e-20:  # fresh rows: the bound is tight to the rounding allowance
+        assert np.all(bound <= exact * (1 + 1e-4) + 1e-30 * w.sum())
+
+
+def test_slopes_back_and_forth_match_fresh_points():
+    """A root search visits slopes out of order; float32 rows of larger slopes are recomputed first."""
+    from estimators._ba_slopes import RDSlopes
+
+    rng = np.random.default_rng(7)
+    p, d = rng.dirichlet(np.ones(40)), rng.random((40, 60))
+    slopes = RDSlopes(_ops(), p, d)
+    for beta in (60.0, 4.0, 300.0, 20.0, 20.5):
+        sol = slopes.solve(beta, 1e-12, 10_000)
+        ref = rate_distortion(p, d, beta, tol=1e-12)
+        assert sol.gap <= 1e-12
+        assert sol.rate == pytest.approx(ref.rate, abs=1e-9)
+        assert sol.distortion == pytest.approx(ref.distortion, abs=1e-10)
+
+
+def test_underflowing_row_falls_back_to_the_log_domain():
+    """From a marginal whose support misses a row by exp(-2000), the log-domain solver takes over."""
+    d = 1000.0 * (1.0 - np.eye(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pt = rate_distortion([0.5, 0.5], d, 2.0, tol=1e-12, init=[1.0, 0.0])
+    assert pt.converged
+    assert pt.rate == pytest.approx(math.log(2.0), abs=1e-9) and pt.distortion == pytest.approx(0.0, abs=1e-9)
+
+
+def test_curve_encoders_are_dense_on_read():
+    rng = np.random.default_rng(3)
+    p, d = rng.dirichlet(np.ones(30)), rng.random((30, 50))
+    curve = rd_curve(p, d, [0.5, 5.0, 80.0], tol=1e-12)
+    for pt in curve.points:
+        enc = pt.encoder
+        assert isinstance(enc, np.ndarray) and enc.shape == (30, 50) and enc is pt.encoder
+        np.testing.assert_allclose(enc.sum(axis=1), 1.0, atol=1e-12)
+        np.testing.assert_allclose(p @ enc, pt.marginal, atol=1e-12)
+        assert pt.rate == pytest.approx(mutual_information(p, enc), abs=1e-9)
+        assert pt.distortion == pytest.approx(float(np.sum(p[:, None] * enc * d)), abs=1e-12)
+        with pytest.raises(AttributeError):
+            pt.encoder = enc
+
+
+# --------------------------------------------------------------------------
 # backends
 
 
@@ -326,6 +401,10 @@ def test_torch_backend_agrees_with_numpy():
     w = rng.dirichlet(np.ones(6), size=5)
     ca, cb = channel_capacity(w, tol=1e-12), channel_capacity(w, tol=1e-12, backend="torch")
     assert abs(ca.capacity - cb.capacity) <= 1e-8
+    p, d = rng.dirichlet(np.ones(20)), rng.random((20, 30))
+    ca, cb = rd_curve(p, d, [0.3, 3.0, 40.0], tol=1e-12), rd_curve(p, d, [0.3, 3.0, 40.0], tol=1e-12, backend="torch")
+    np.testing.assert_allclose(ca.rates, cb.rates, atol=1e-8)
+    np.testing.assert_allclose(ca.distortions, cb.distortions, atol=1e-8)
     p_xy = rng.dirichlet(np.ones(12)).reshape(4, 3)
     ia = information_bottleneck(p_xy, 3.0, seed=2)
     ib = information_bottleneck(p_xy, 3.0, seed=2, backend="torch")
