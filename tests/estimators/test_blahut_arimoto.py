@@ -418,6 +418,17 @@ def test_cuda_backend_agrees_with_numpy():
     a = rd_curve(p, d, [0.5, 5.0, 50.0], tol=1e-10)
     b = rd_curve(p, d, [0.5, 5.0, 50.0], tol=1e-10, backend="torch", device="cuda")
     np.testing.assert_allclose(a.rates, b.rates, atol=1e-8)
+    np.testing.assert_allclose(a.distortions, b.distortions, atol=1e-8)
+    assert b.converged.all()
+    w = rng.dirichlet(np.ones(12), size=9)
+    ca, cb = channel_capacity(w, tol=1e-12), channel_capacity(w, tol=1e-12, backend="torch", device="cuda")
+    assert cb.converged and abs(ca.capacity - cb.capacity) <= 1e-8
+    p_xy = rng.dirichlet(np.ones(12)).reshape(4, 3)
+    ia = information_bottleneck(p_xy, 3.0, seed=2)
+    ib = information_bottleneck(p_xy, 3.0, seed=2, backend="torch", device="cuda")
+    assert abs(ia.rate - ib.rate) <= 1e-8 and abs(ia.relevance - ib.relevance) <= 1e-8
+    top = distortion_rate(p, d, 0.5 * a.rates[-1], tol=1e-10, backend="torch", device="cuda")
+    assert top.converged and top.rate == pytest.approx(0.5 * a.rates[-1], abs=1e-9)
 
 
 # --------------------------------------------------------------------------
