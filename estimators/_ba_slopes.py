@@ -26,8 +26,11 @@ a curve cheap:
    minimised over the simplex by a primal-dual active-set method [2]_, then
    an Armijo search along the segment to the model's minimiser (feasible
    throughout). This is mix-SQP [1]_, warm-started from the previous slope's
-   support and marginal. Where the model fails (a Cholesky breakdown, an
-   ascent direction), a Blahut-Arimoto step is taken instead.
+   support and marginal. Where the model fails (a Cholesky breakdown, or no
+   descent: a badly scaled entering column can round its step to zero), a
+   Blahut-Arimoto step is taken instead, or, where the largest ``c`` sits on
+   a zero mass that such a step cannot revive, a step towards that vertex
+   (Frank-Wolfe); either descends whenever the gap is positive.
 
 The certificate does not depend on how ``q`` was found.
 
@@ -54,8 +57,8 @@ from estimators._ba_backend import ArrayOps
 U32 = 2.0**-24
 #: Largest ``|beta d|`` whose float32 ``exp`` is a normal number (``exp(-87.34) = 2^-126``), rounded up.
 F32_NORMAL_ARG = 88.0
-#: Accuracy assumed of float32 ``exp`` in units in the last place (numpy's SIMD and CUDA's ``expf``
-#: document at most 2.52 and 2).
+#: Relative accuracy assumed of float32 ``exp``, in units of ``2^-23``: measured on [-88, 0] (4M points),
+#: numpy 2.4 on AVX2 within 2.15 and torch 2.13 within 0.96; the test suite checks the running build.
 F32_EXP_ULPS = 8.0
 #: Rows whose ``(Kq)(x)`` falls below this are left to the log-domain solver.
 Z_FLOOR = 1e-250
@@ -233,9 +236,14 @@ class RDSlopes:
         x = self._model_minimiser(ks, z, c, q)
         delta = None if x is None else x - q
         slope = math.inf if delta is None else -ops.item(ops.sum(c * delta))
-        if not slope < 0:  # the Blahut-Arimoto step q -> q c, a descent direction
-            x = q * c
-            delta = x / ops.sum(x) - q
+        if not slope < 0:
+            j = ops.argmax(c)
+            if ops.item(q[j]) > 0:  # the Blahut-Arimoto step q -> q c, a descent direction
+                x = q * c
+                delta = x / ops.sum(x) - q
+            else:  # towards the vertex of the largest c (Frank-Wolfe): revives a zero mass
+                delta = -q
+                delta[j] += 1.0
             slope = -ops.item(ops.sum(c * delta))
         f = -ops.item(ops.sum(ops.xlogy(self.p, z)))
         t = 1.0

@@ -344,6 +344,18 @@ def test_float32_screen_bounds_the_exact_c(data, log_beta, earlier, log_w_scale)
         assert np.all(bound <= exact * (1 + 1e-4) + 1e-30 * w.sum())
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_float32_exp_is_as_accurate_as_the_screen_assumes(backend):
+    from estimators._ba_backend import array_ops
+    from estimators._ba_slopes import F32_EXP_ULPS, U32
+
+    ops = array_ops(backend)
+    x = np.linspace(-88.0, 0.0, 1_000_001, dtype=np.float32)
+    got = ops.to_numpy(ops.exp(ops.float32(ops.asarray(x))))
+    exact = np.exp(x.astype(np.float64))
+    assert np.max(np.abs(got - exact) / exact) <= F32_EXP_ULPS * 2.0 * U32
+
+
 def test_slopes_back_and_forth_match_fresh_points():
     """A root search visits slopes out of order; float32 rows of larger slopes are recomputed first."""
     from estimators._ba_slopes import RDSlopes
@@ -367,6 +379,17 @@ def test_underflowing_row_falls_back_to_the_log_domain():
         pt = rate_distortion([0.5, 0.5], d, 2.0, tol=1e-12, init=[1.0, 0.0])
     assert pt.converged
     assert pt.rate == pytest.approx(math.log(2.0), abs=1e-9) and pt.distortion == pytest.approx(0.0, abs=1e-9)
+
+
+def test_badly_scaled_entering_column_is_revived():
+    """Found by Hypothesis: a column whose Newton step rounds to zero must still enter the support."""
+    p = np.array([3.1998976e-05, 1.0 - 3.1998976e-05])
+    d = np.array([[5.5, 0.0625], [0.0, 0.5]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pt = rate_distortion(p, d, 13.0, tol=1e-11)
+    assert pt.converged and np.all(pt.marginal > 0)
+    assert pt.rate + 13.0 * pt.distortion <= min(13.0 * float(p @ d[:, j]) for j in range(2))
 
 
 def test_curve_encoders_are_dense_on_read():
