@@ -14,19 +14,9 @@ BLAS and torch use one CPU thread, as in ``bench_blahut_arimoto.py``.
 from __future__ import annotations
 
 import argparse
-import math
-import time
 
 import numpy as np
-
-
-def _best(fn, repeat: int):
-    best, out = math.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+from bench_blahut_arimoto import _timed  # the sibling script (run from this folder's path)
 
 
 def _backends():
@@ -66,7 +56,7 @@ def run(sizes, tol: float, repeat: int) -> list[dict]:
                     return out
 
                 call()  # warm-up: imports, CUDA context, kernels
-                t, out = _best(call, repeat)
+                t, out = _timed(call, repeat)
                 value = out.rates if hasattr(out, "rates") else np.array([out.capacity])
                 certified = bool(np.all(out.converged))
                 if ref is None:
