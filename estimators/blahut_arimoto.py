@@ -1,6 +1,7 @@
 r"""Blahut-Arimoto: rate-distortion, channel capacity and the information bottleneck.
 
-Every function works in the log domain, takes any alphabet sizes (the
+Every function is stable against underflow (rows rescaled, or the log
+domain), takes any alphabet sizes (the
 reproduction alphabet of a distortion matrix may be larger or smaller than the
 source's), reports its information in **nats**, and stops on a certified gap
 (an upper minus a lower bound on the optimum) rather than on a small change.
@@ -8,7 +9,8 @@ A run that hits ``max_iter`` first returns its last iterate with
 ``converged=False`` and raises a :class:`RuntimeWarning`.
 
 ``backend="torch"`` runs the very same iterations (:mod:`estimators._ba_solvers`
-is written once against a small array shim) in float64 torch, on ``device``.
+and :mod:`estimators._ba_slopes` are written once against a small array shim)
+in float64 torch, on ``device``.
 
 References
 ----------
@@ -365,8 +367,11 @@ def rate_distortion(
 
     .. math:: \min_Q \; I(X; \hat X) + \beta \, \mathbb E\, d(X, \hat X)
 
-    by Blahut-Arimoto [1]_ in the log domain, polished by Newton steps on the
-    support of the output marginal. Stops when Blahut's lower bound
+    over the output marginal: Newton (SQP) steps on its support, with the
+    kernel of the support in float64 and every other column screened by an
+    outward-rounded float32 bound (:mod:`estimators._ba_slopes`); the
+    log-domain Blahut-Arimoto solver takes over where a row's partition sum
+    underflows. Stops when Blahut's lower bound
 
     .. math:: L = -\sum_x p(x) \ln Z_x - \max_{\hat x} \ln c(\hat x), \quad
               Z_x = \sum_{\hat x} q(\hat x) e^{-\beta d(x,\hat x)}, \quad
