@@ -230,20 +230,6 @@ class ArrayOps:
             return lapack.dpotrs(factor, b, lower=0)[0]
         return self._torch.cholesky_solve(b, factor)
 
-    def cholesky_solve(self, h, b):
-        """``h^{-1} b`` for a positive definite :meth:`gram`-like ``h``, or ``None`` if Cholesky fails."""
-        if self.name == "numpy":
-            fac, info = lapack.dpotrf(h, lower=0, clean=0)
-            if info != 0:
-                return None
-            x, info = lapack.dpotrs(fac, b, lower=0)
-            return x if info == 0 else None
-        t = self._torch
-        fac, info = t.linalg.cholesky_ex(h)
-        if int(info) != 0:
-            return None
-        return t.cholesky_solve(b, fac)
-
 
 def array_ops(backend: str, device=None) -> ArrayOps:
     """Validate ``backend``/``device`` and return the matching :class:`ArrayOps`."""
