@@ -16,6 +16,23 @@ from scipy import special
 from scipy.linalg import blas, lapack
 
 BACKENDS = ("numpy", "torch")
+#: float64 arrays at least this large are exponentiated by torch under the numpy backend (see :meth:`ArrayOps.exp`).
+TORCH_EXP_MIN_SIZE = 4096
+
+
+def _exp64(a: np.ndarray) -> np.ndarray:
+    """``np.exp`` of a float64 array, by torch's vectorised kernel where that is faster.
+
+    numpy evaluates float64 ``exp`` one element at a time unless the CPU has
+    AVX-512; torch's kernel (SLEEF, within 1 ulp) is vectorised on AVX2 too,
+    2.5-4x faster on kernels of a few hundred thousand entries. Small arrays
+    stay with numpy, where torch's per-call overhead would dominate.
+    """
+    if a.dtype != np.float64 or a.size < TORCH_EXP_MIN_SIZE:
+        return np.exp(a)
+    import torch
+
+    return torch.exp(torch.from_numpy(np.ascontiguousarray(a))).numpy()
 
 
 @dataclass(frozen=True)
@@ -54,7 +71,7 @@ class ArrayOps:
 
     # elementwise ---------------------------------------------------------
     def exp(self, a):
-        return np.exp(a) if self.name == "numpy" else self._torch.exp(a)
+        return _exp64(np.asarray(a)) if self.name == "numpy" else self._torch.exp(a)
 
     def log(self, a):
         """Natural log with ``log 0 = -inf`` and no warning."""
@@ -95,6 +112,10 @@ class ArrayOps:
 
     def sum(self, a, axis: int | None = None):
         return np.sum(a, axis=axis) if self.name == "numpy" else (a.sum() if axis is None else a.sum(axis))
+
+    def argsort(self, a):
+        """Indices that sort the 1-D ``a`` ascending (an index array of this backend)."""
+        return np.argsort(a, kind="stable") if self.name == "numpy" else self._torch.argsort(a, stable=True)
 
     def argmax(self, a) -> int:
         return int(np.argmax(a)) if self.name == "numpy" else int(self._torch.argmax(a))

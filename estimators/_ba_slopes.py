@@ -26,7 +26,10 @@ a curve cheap:
    minimised over the simplex by a primal-dual active-set method [2]_, then
    an Armijo search along the segment to the model's minimiser (feasible
    throughout). This is mix-SQP [1]_, warm-started from the previous slope's
-   support and marginal. Where the model fails (a Cholesky breakdown, or no
+   support and marginal; a first slope without ``init`` starts from the single
+   best reproduction, and columns join the support at most
+   ``max(ENTER_MIN, |support|)`` at a time, most violated first (a Newton
+   step on all ``m`` columns at once would cost ``m^3``). Where the model fails (a Cholesky breakdown, or no
    descent: a badly scaled entering column can round its step to zero), a
    Blahut-Arimoto step is taken instead, or, where the largest ``c`` sits on
    a zero mass that such a step cannot revive, a step towards that vertex
@@ -72,6 +75,11 @@ QP_PASSES = 8
 SCHUR_FRACTION = 8
 #: Relative ridge added to the Hessian's diagonal (plus a tiny absolute one).
 RIDGE = 1e-13
+#: Columns allowed to join the support in one step: the ``max(ENTER_MIN, |support|)`` largest ``c``.
+ENTER_MIN = 32
+#: A first slope starts from the best single reproduction when ``beta`` times its largest distortion
+#: excess stays below this (so that no ``(Kq)(x)`` can fall below ``Z_FLOOR``), else from the uniform pmf.
+VERTEX_ARG_MAX = 500.0
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ class SlopePoint:
     distortion: float
     gap: float
     support: np.ndarray
-    encoder_rows: np.ndarray
+    encoder: tuple[np.ndarray, np.ndarray, np.ndarray]  # (K[:, support].T, q on the support, Kq): Q = K q / Kq
     marginal: np.ndarray
     iterations: int
 
@@ -109,6 +117,11 @@ class RDSlopes:
         self.float32_screen = n * U32 < 1e-3
         q0 = np.full(m, 1.0 / m) if init is None else np.asarray(init, dtype=np.float64)
         self.restart(q0)
+        # the vertex minimising F at every slope (F(e_j) = beta sum_x p dt[j, x] + const); see solve
+        self.vertex = None
+        if init is None:
+            j = int(np.argmin(dt @ p))
+            self.vertex = (j, float(dt[j].max()))
         # c <= scale * (float32 sum) + per_w * sum(w) + floor; see _bound
         eps_k = math.exp(F32_NORMAL_ARG * 3.0001 * U32) * (1.0 + F32_EXP_ULPS * 2.0 * U32) - 1.0
         gamma_n = n * U32 / (1.0 - n * U32) if self.float32_screen else 0.0
@@ -137,6 +150,12 @@ class RDSlopes:
         ``None`` where some row's ``(Kq)(x)`` underflows (only the log-domain solver is exact there).
         """
         ops = self.ops
+        if self.vertex is not None:
+            # a small first support: Newton on all m columns at once would cost m^3
+            j, reach = self.vertex
+            self.vertex = None
+            if beta * reach < VERTEX_ARG_MAX:
+                self.support, self.q = ops.index_array(np.array([j])), ops.full(1, 1.0)
         stale = self.beta32 > beta
         if ops.any(stale):
             self._refresh(ops.nonzero(stale), beta)
@@ -225,8 +244,11 @@ class RDSlopes:
             k_over = self._kernel_rows(over, beta)
             c_over = k_over @ w
             bound[over] = c_over
-            joins = c_over > math.exp(0.5 * tol)
-            if ops.any(joins):
+            joins = ops.nonzero(c_over > math.exp(0.5 * tol))
+            cap = max(ENTER_MIN, idx.shape[0])
+            if joins.shape[0] > cap:  # the most violated first: a few cheap steps beat one on many columns
+                joins = joins[ops.argsort(-c_over[joins])[:cap]]
+            if joins.shape[0]:
                 entering = (over[joins], k_over[joins], c_over[joins])
         return ops.item(ops.amax(bound)), entering
 
@@ -353,8 +375,8 @@ class RDSlopes:
         gap = max(rate + beta * d_excess + log_z_mean + gap_c, 0.0)
         marginal = ops.zeros(m)
         marginal[idx] = q * c
-        encoder_rows = ks * q[:, None] / z[None, :]  # Q[:, idx].T
+        # the encoder is formed when read: ks is never written in place, so the numpy backend hands it over uncopied
+        encoder = tuple(a if ops.name == "numpy" else ops.to_numpy(a) for a in (ks, q, z))
         return SlopePoint(
-            rate, d_excess + self.d_min_mean, gap, ops.index_numpy(idx), ops.to_numpy(encoder_rows),
-            ops.to_numpy(marginal), iterations,
+            rate, d_excess + self.d_min_mean, gap, ops.index_numpy(idx), encoder, ops.to_numpy(marginal), iterations,
         )

@@ -75,15 +75,20 @@ CAPACITY_BA_STEPS = 0
 
 @dataclass(frozen=True)
 class SupportEncoder:
-    """An encoder stored by its non-zero columns: ``Q[:, support] = rows.T``, zero elsewhere."""
+    """An encoder stored by its non-zero columns, in factored form.
+
+    ``Q[x, support[j]] = kernel[j, x] * q[j] / z[x]``, zero off the support.
+    """
 
     support: np.ndarray
-    rows: np.ndarray
+    kernel: np.ndarray
+    q: np.ndarray
+    z: np.ndarray
     n_xhat: int
 
     def dense(self) -> np.ndarray:
-        out = np.zeros((self.n_xhat, self.rows.shape[1]))  # filled by contiguous rows, returned transposed
-        out[self.support] = self.rows
+        out = np.zeros((self.n_xhat, self.kernel.shape[1]))  # filled by contiguous rows, returned transposed
+        out[self.support] = self.kernel * self.q[:, None] / self.z[None, :]
         return out.T
 
 
@@ -319,7 +324,7 @@ def _slope_point(slopes: _ba_slopes.RDSlopes, p: np.ndarray, d: np.ndarray, beta
         point, _ = _rd_point(ops, p, d, ops.asarray(-beta * d), beta, slopes.log_marginal(), tol, max_iter, warm=True)
         slopes.restart(point.marginal)
         return point
-    encoder = SupportEncoder(sol.support, sol.encoder_rows, d.shape[1])
+    encoder = SupportEncoder(sol.support, *sol.encoder, d.shape[1])
     return RDPoint(sol.rate, sol.distortion, beta, encoder, sol.marginal, sol.iterations, sol.gap, sol.gap <= tol)
 
 
@@ -415,7 +420,7 @@ def rate_distortion(
     tol = positive_float(tol, "tol")
     max_iter = positive_int(max_iter, "max_iter")
     ops = array_ops(backend, device)
-    slopes = _ba_slopes.RDSlopes(ops, p, d, _init_marginal(init, d.shape[1]))
+    slopes = _ba_slopes.RDSlopes(ops, p, d, None if init is None else _init_marginal(init, d.shape[1]))
     point = _slope_point(slopes, p, d, beta, tol, max_iter)
     if not point.converged:
         _warn_unconverged("rate_distortion", point.gap, tol, max_iter)

@@ -413,6 +413,43 @@ def test_badly_scaled_entering_column_is_revived():
     assert pt.rate + 13.0 * pt.distortion <= min(13.0 * float(p @ d[:, j]) for j in range(2))
 
 
+@pytest.mark.parametrize("enter_min", [1, 32])
+@pytest.mark.parametrize("beta", [1.0, 30.0, 2000.0])
+def test_first_slope_from_the_best_vertex_matches_a_uniform_start(monkeypatch, enter_min, beta):
+    """No ``init``: the first slope starts from one column (uniform where that could underflow a row),
+    and columns join a few at a time; the certified optimum is the same as from the uniform pmf."""
+    from estimators import _ba_slopes
+
+    monkeypatch.setattr(_ba_slopes, "ENTER_MIN", enter_min)
+    rng = np.random.default_rng(11)
+    p, d = rng.dirichlet(np.ones(150)), rng.random((150, 120))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vertex = rate_distortion(p, d, beta, tol=1e-11)
+        uniform = rate_distortion(p, d, beta, tol=1e-11, init=np.full(120, 1 / 120))
+    assert vertex.converged and uniform.converged
+    lagrangian = lambda pt: pt.rate + beta * pt.distortion  # noqa: E731
+    assert lagrangian(vertex) == pytest.approx(lagrangian(uniform), abs=2e-11)
+    assert vertex.rate == pytest.approx(uniform.rate, abs=1e-7)
+
+
+def test_numpy_exp_through_torch_matches_numpy():
+    """Large float64 arrays are exponentiated by torch's vectorised kernel: within an ulp of numpy's."""
+    from estimators._ba_backend import TORCH_EXP_MIN_SIZE, array_ops
+
+    ops = array_ops("numpy")
+    x = np.concatenate([np.linspace(-745.2, 709.7, 2_000_001), [-np.inf, 0.0, np.nan, 710.0]])
+    with np.errstate(over="ignore"):
+        got, want = ops.exp(x), np.exp(x)
+    assert x.size >= TORCH_EXP_MIN_SIZE and got.dtype == np.float64 and got.shape == x.shape
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = np.isfinite(want) & (want > 0)
+    assert np.max(np.abs(got[finite] - want[finite]) / np.spacing(want[finite])) <= 2.0
+    np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+    small = x[:100]
+    np.testing.assert_array_equal(ops.exp(small), np.exp(small))
+
+
 def test_curve_encoders_are_dense_on_read():
     rng = np.random.default_rng(3)
     p, d = rng.dirichlet(np.ones(30)), rng.random((30, 50))
