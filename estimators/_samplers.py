@@ -180,11 +180,7 @@ class GaussianTask:
     name: str = "gaussian"
 
     def __post_init__(self):
-        cov = _as_covariance(self.covariance, "covariance")
-        _split(self.dim_x, cov.shape[0])
-        cov.setflags(write=False)
-        object.__setattr__(self, "covariance", cov)
-        object.__setattr__(self, "dim_x", int(self.dim_x))
+        _freeze_joint_matrix(self, "covariance")
 
     @property
     def dim_y(self) -> int:
@@ -231,11 +227,7 @@ class StudentTTask:
     name: str = "student-t"
 
     def __post_init__(self):
-        scale = _as_covariance(self.scale, "scale")
-        _split(self.dim_x, scale.shape[0])
-        scale.setflags(write=False)
-        object.__setattr__(self, "scale", scale)
-        object.__setattr__(self, "dim_x", int(self.dim_x))
+        _freeze_joint_matrix(self, "scale")
         object.__setattr__(self, "dof", positive_float(self.dof, "dof"))
 
     @property
@@ -627,6 +619,19 @@ def _as_covariance(matrix, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be symmetric")
     _require_positive_definite(cov, name)
     return cov
+
+
+def _freeze_joint_matrix(task, field_name: str) -> None:
+    """Validate a frozen task's joint matrix ``field_name`` and its split at ``dim_x``; store both.
+
+    The matrix is replaced by a read-only symmetric positive-definite float64
+    copy (errors name ``field_name``) and ``dim_x`` by an ``int``.
+    """
+    matrix = _as_covariance(getattr(task, field_name), field_name)
+    _split(task.dim_x, matrix.shape[0])
+    matrix.setflags(write=False)
+    object.__setattr__(task, field_name, matrix)
+    object.__setattr__(task, "dim_x", int(task.dim_x))
 
 
 def _require_positive_definite(cov: np.ndarray, what: str) -> None:

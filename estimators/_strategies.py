@@ -44,9 +44,9 @@ __all__ = [
 MIN_WEIGHT = 1e-6
 
 
-def _weights(allow_zero: bool, min_weight: float) -> st.SearchStrategy[float]:
-    """One non-negative weight: ``0`` (about one draw in four) or in ``[min_weight, 1]``."""
-    positive = st.floats(min_value=min_weight, max_value=1.0, allow_nan=False, allow_infinity=False)
+def _weights(allow_zero: bool, min_weight: float, max_weight: float = 1.0) -> st.SearchStrategy[float]:
+    """One non-negative weight: ``0`` (about one draw in four) or in ``[min_weight, max_weight]``."""
+    positive = st.floats(min_value=min_weight, max_value=max_weight, allow_nan=False, allow_infinity=False)
     if not allow_zero:
         return positive
     return st.one_of(st.just(0.0), positive, positive, positive)
@@ -70,6 +70,12 @@ def _size(draw, fixed: int | None, lo: int, hi: int, name: str) -> int:
     if not 1 <= lo <= hi:
         raise ValueError(f"need 1 <= min <= max for {name}, got {lo} and {hi}")
     return draw(st.integers(min_value=lo, max_value=hi))
+
+
+def _shape(draw, n_rows, n_cols, min_rows, max_rows, min_cols, max_cols) -> tuple[int, int]:
+    """``(rows, cols)`` of a two-dimensional strategy: pinned by ``n_rows``/``n_cols`` or drawn, rows first."""
+    return (_size(draw, n_rows, min_rows, max_rows, "n_rows"),
+            _size(draw, n_cols, min_cols, max_cols, "n_cols"))
 
 
 def _nonzero_rows(draw, w: np.ndarray) -> np.ndarray:
@@ -143,8 +149,7 @@ def joints(
     min_weight : float
         Smallest positive weight before normalisation.
     """
-    r = _size(draw, n_rows, min_rows, max_rows, "n_rows")
-    c = _size(draw, n_cols, min_cols, max_cols, "n_cols")
+    r, c = _shape(draw, n_rows, n_cols, min_rows, max_rows, min_cols, max_cols)
     w = _weight_matrix(draw, (r, c), allow_zero, min_weight)
     if full_support:
         w = _nonzero_rows(draw, w)
@@ -172,8 +177,7 @@ def channels(
     Rows are inputs ``x``, columns outputs ``y``; each row sums to one.
     Options as in :func:`joints`.
     """
-    r = _size(draw, n_rows, min_rows, max_rows, "n_rows")
-    c = _size(draw, n_cols, min_cols, max_cols, "n_cols")
+    r, c = _shape(draw, n_rows, n_cols, min_rows, max_rows, min_cols, max_cols)
     w = _nonzero_rows(draw, _weight_matrix(draw, (r, c), allow_zero, min_weight))
     return _exact_rows(w)
 
@@ -211,10 +215,8 @@ def distortion_matrices(
     """
     if not max_value >= 1e-3:
         raise ValueError(f"max_value must be >= 1e-3, got {max_value}")
-    r = _size(draw, n_rows, min_rows, max_rows, "n_rows")
-    c = _size(draw, n_cols, min_cols, max_cols, "n_cols")
-    positive = st.floats(1e-3, max_value, allow_nan=False, allow_infinity=False)
-    elements = st.one_of(st.just(0.0), positive, positive, positive) if allow_zero else positive
+    r, c = _shape(draw, n_rows, n_cols, min_rows, max_rows, min_cols, max_cols)
+    elements = _weights(allow_zero, 1e-3, max_value)
     d = np.array(draw(hnp.arrays(np.float64, (r, c), elements=elements)), dtype=np.float64)
     if zero_in_each_row:
         cols = draw(st.lists(st.integers(0, c - 1), min_size=r, max_size=r))

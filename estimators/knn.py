@@ -185,10 +185,7 @@ def ksg_mi_estimate(
     ys = _prepare(ys, "y", standardize, jitter, rng)
     workers = _workers(workers)
     terms = _ksg_terms(xs, ys, k, workers)
-    notes = [_STDERR_NOTE]
-    if terms.mean() < 0:
-        notes.append("raw estimate is negative (true MI near 0); ksg_mi clips it to 0")
-    return _summarise(terms / scale, f"ksg(k={k})", base, notes)
+    return _summarise(terms, scale, f"ksg(k={k})", base, clipped_by="ksg_mi")
 
 
 def mixed_mi(
@@ -267,12 +264,8 @@ def mixed_mi_estimate(
     rng = np.random.default_rng(seed)
     zs = _prepare(zs, "z", standardize, jitter, rng)
     terms = _mixed_terms(zs, inverse, k, _workers(workers))
-    notes = [_STDERR_NOTE]
-    if dropped:
-        notes.append(f"{dropped} samples with a label seen only once were dropped")
-    if terms.mean() < 0:
-        notes.append("raw estimate is negative (true MI near 0); mixed_mi clips it to 0")
-    return _summarise(terms / scale, f"mixed-ross(k={k})", base, notes)
+    notes = (f"{dropped} samples with a label seen only once were dropped",) if dropped else ()
+    return _summarise(terms, scale, f"mixed-ross(k={k})", base, clipped_by="mixed_mi", notes=notes)
 
 
 def kl_entropy(
@@ -431,12 +424,22 @@ def _mixed_terms(z: np.ndarray, labels: np.ndarray, k: int, workers: int) -> np.
     return digamma(n) + digamma(k_used) - digamma(label_count) - digamma(m)
 
 
-def _summarise(terms: np.ndarray, method: str, base: float, notes: list[str]) -> MIEstimate:
+def _summarise(terms: np.ndarray, scale: float, method: str, base: float, *, clipped_by: str,
+               notes: tuple[str, ...] = ()) -> MIEstimate:
+    """The estimate from per-sample ``terms`` (nats): their mean, its standard error, the notes.
+
+    ``scale`` is ``ln(base)``; ``notes`` follow the standard-error note, and a
+    negative mean adds one naming ``clipped_by``, the function that clips it to 0.
+    """
+    all_notes = [_STDERR_NOTE, *notes]
+    if terms.mean() < 0:
+        all_notes.append(f"raw estimate is negative (true MI near 0); {clipped_by} clips it to 0")
+    terms = terms / scale
     n = terms.shape[0]
     value = float(terms.mean())
     stderr = float(terms.std(ddof=1) / math.sqrt(n))
     return MIEstimate(value=value, stderr=stderr, ci_low=value - _Z95 * stderr, ci_high=value + _Z95 * stderr,
-                      method=method, n=n, base=float(base), notes=tuple(notes))
+                      method=method, n=n, base=float(base), notes=tuple(all_notes))
 
 
 # ---------------------------------------------------------------------------

@@ -384,6 +384,11 @@ _METHODS: dict[str, _Method] = {
 }
 
 
+def _check_method(method) -> None:
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
+
+
 # --------------------------------------------------------------------------- #
 # Public entry points                                                          #
 # --------------------------------------------------------------------------- #
@@ -410,8 +415,7 @@ class _Plan:
 
 
 def _plan(method, steps, batch_size, lr, holdout, patience, eval_every, clip, ema_rate, base) -> _Plan:
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
+    _check_method(method)
     steps = positive_int(steps, "steps")
     return _Plan(
         method=method,
@@ -651,8 +655,7 @@ class VariationalEstimator:
     _KEYWORDS = frozenset(inspect.signature(estimate_mi).parameters) - {"x", "y", "method"}
 
     def __init__(self, method: str = "infonce", **options) -> None:
-        if method not in _METHODS:
-            raise ValueError(f"method must be one of {sorted(_METHODS)}, got {method!r}")
+        _check_method(method)
         unknown = sorted(set(options) - self._KEYWORDS)
         if unknown:
             raise ValueError(f"options: unknown keyword(s) {unknown} for estimate_mi")

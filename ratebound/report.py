@@ -343,53 +343,55 @@ def _entropy_of_labels(labels) -> float:
     return float(_miller_madow_entropy(counts)[0])
 
 
-def _supersamples(g: _Group, name: str, needs, reason: str):
-    """``(groups of runs by supersample, n)`` for a [0,1]-loss supersample bound, or a MissingBound."""
+def _supersample_bound(g: _Group, name: str, needs, reason: str, estimate, assumption: str):
+    """An expected-gap bound from supersample runs, for a loss in ``g.unit_range``.
+
+    ``estimate(groups, n, width)`` gets the runs grouped by supersample (at
+    least 2 each), their common ``n_train`` and the loss range's width, and
+    returns the bound for a ``[0, 1]`` loss with its leading terms; the bound is
+    scaled by ``width``.
+    """
     if (miss := _unit_missing(name, g, needs)) is not None:
         return miss
     groups = _supersample_groups(g.having(*needs))
     if not groups:
         return _missing(name, needs, reason)
-    return groups, _common((r.n_train for rs in groups for r in rs), "n_train of supersample runs")
+    n = _common((r.n_train for rs in groups for r in rs), "n_train of supersample runs")
+    width = g.unit_range[1] - g.unit_range[0]
+    unit_bound, terms = estimate(groups, n, width)
+    terms.update({"n": n, "supersamples": len(groups), "runs": sum(map(len, groups))})
+    return BoundValue(name, "E[gap]", width * unit_bound, ESTIMATE, terms, assumption)
 
 
 def _cmi(g: _Group):
-    name = "cmi (Steinke-Zakynthinou)"
-    found = _supersamples(g, name, ("supersample_id", "mask", "hypothesis"),
-                          "needs at least 2 runs (masks) of one supersample, each with its hypothesis")
-    if isinstance(found, MissingBound):
-        return found
-    groups, n = found
-    k = {r.bank_size for rs in groups for r in rs} - {None}
-    cap = min(n * math.log(2), math.log(_common(k, "bank_size")) if k else math.inf)
-    per = [min(_entropy_of_labels([r.hypothesis for r in rs]), cap) for rs in groups]
-    cmi = float(np.mean(per))
-    value = (g.unit_range[1] - g.unit_range[0]) * cmi_bound(cmi, n)
-    terms = {"CMI": cmi, "n": n, "supersamples": len(groups), "runs": sum(map(len, groups))}
-    return BoundValue(name, "E[gap]", value, ESTIMATE, terms,
-                      "loss in loss_range; CMI <= H(W|Z~) by Miller-Madow plug-in per supersample")
+    def estimate(groups, n, width):
+        k = {r.bank_size for rs in groups for r in rs} - {None}
+        cap = min(n * math.log(2), math.log(_common(k, "bank_size")) if k else math.inf)
+        per = [min(_entropy_of_labels([r.hypothesis for r in rs]), cap) for rs in groups]
+        cmi = float(np.mean(per))
+        return cmi_bound(cmi, n), {"CMI": cmi}
+
+    return _supersample_bound(g, "cmi (Steinke-Zakynthinou)", ("supersample_id", "mask", "hypothesis"),
+                              "needs at least 2 runs (masks) of one supersample, each with its hypothesis",
+                              estimate,
+                              "loss in loss_range; CMI <= H(W|Z~) by Miller-Madow plug-in per supersample")
 
 
 def _fcmi(g: _Group):
-    name = "loss-difference cmi (per pair)"
-    found = _supersamples(g, name, ("supersample_id", "mask", "pair_losses"),
-                          "needs at least 2 runs (masks) of one supersample with pair losses")
-    if isinstance(found, MissingBound):
-        return found
-    groups, n = found
-    width = g.unit_range[1] - g.unit_range[0]
-    per_pair = np.zeros(n)
-    for rs in groups:
-        u = np.array([r.mask for r in rs])
-        pairs = np.array([r.pair_losses for r in rs]) / width
-        diff = pairs[:, :, 1] - pairs[:, :, 0]
-        per_pair += [_plugin_mi(_discretise(diff[:, i], len(rs)), u[:, i]) for i in range(n)]
-    per_pair /= len(groups)
-    value = width * fcmi_bound(per_pair)
-    terms = {"mean I(Delta_i;U_i|Z~)": float(per_pair.mean()), "n": n,
-             "supersamples": len(groups), "runs": sum(map(len, groups))}
-    return BoundValue(name, "E[gap]", value, ESTIMATE, terms,
-                      "loss in loss_range; plug-in I(Delta_i;U_i) within each supersample (biased up)")
+    def estimate(groups, n, width):
+        per_pair = np.zeros(n)
+        for rs in groups:
+            u = np.array([r.mask for r in rs])
+            pairs = np.array([r.pair_losses for r in rs]) / width
+            diff = pairs[:, :, 1] - pairs[:, :, 0]
+            per_pair += [_plugin_mi(_discretise(diff[:, i], len(rs)), u[:, i]) for i in range(n)]
+        per_pair /= len(groups)
+        return fcmi_bound(per_pair), {"mean I(Delta_i;U_i|Z~)": float(per_pair.mean())}
+
+    return _supersample_bound(g, "loss-difference cmi (per pair)", ("supersample_id", "mask", "pair_losses"),
+                              "needs at least 2 runs (masks) of one supersample with pair losses",
+                              estimate,
+                              "loss in loss_range; plug-in I(Delta_i;U_i) within each supersample (biased up)")
 
 
 def _per_run_risk(g: _Group, name: str, needs, reason: str, bound_of, assumption: str, summary=None):
