@@ -32,7 +32,7 @@ def _exp64(a: np.ndarray) -> np.ndarray:
         return np.exp(a)
     import torch
 
-    return torch.exp(torch.from_numpy(np.ascontiguousarray(a))).numpy()
+    return torch.exp(torch.from_numpy(np.require(a, requirements=["C", "W"]))).numpy()  # torch warns on read-only
 
 
 @dataclass(frozen=True)
