@@ -78,8 +78,9 @@ RIDGE = 1e-13
 #: Columns allowed to join the support in one step: the ``max(ENTER_MIN, |support|)`` largest ``c``.
 ENTER_MIN = 32
 #: A first slope starts from the best single reproduction when ``beta`` times its largest distortion
-#: excess stays below this (so that no ``(Kq)(x)`` can fall below ``Z_FLOOR``), else from the uniform pmf.
-VERTEX_ARG_MAX = 500.0
+#: excess stays below this (every ``(Kq)(x) >= e^-30``, so the Hessian's weights ``p/(Kq)^2`` stay far
+#: from overflow), else from the uniform pmf (every ``(Kq)(x) >= 1/m``).
+VERTEX_ARG_MAX = 30.0
 
 
 @dataclass(frozen=True)
@@ -296,6 +297,8 @@ class RDSlopes:
         ops = self.ops
         h = ops.gram(ks * (self.sqrt_p / z)[None, :])
         ridge = RIDGE * ops.item(ops.amax(ops.diagonal(h))) + 1e-300
+        if not math.isfinite(ridge):  # weights p/z^2 beyond float range: no usable model
+            return None
         ops.add_to_diagonal_(h, ridge)
         factor = ops.cholesky(h)
         if factor is None:
@@ -313,11 +316,51 @@ class RDSlopes:
             if now_fixed.shape[0] == fixed.shape[0] and ops.all(now_fixed == fixed):
                 break
             if now_fixed.shape[0] >= s:
-                return None
+                break
             fixed = now_fixed
+        else:  # the passes cycle (an ill-conditioned model): the primal active-set method cannot
+            x = self._primal_active_set(h, r, factor, base, q)
+            if x is None:
+                return None
         x = ops.where(x > 0, x, 0.0)
         total = ops.item(ops.sum(x))
         return x / total if total > 0 and math.isfinite(total) else None
+
+    def _primal_active_set(self, h, r, factor, base, q):
+        """The model's minimiser by the primal active-set method [3]_ from the feasible ``q``, or ``None``.
+
+        Fixes one coordinate at zero per blocked step and frees the one of most
+        negative multiplier per unblocked one, so the model decreases at every
+        step and no working set repeats: slower than the primal-dual passes,
+        but it does not cycle.
+
+        .. [3] J. Nocedal, S. J. Wright, *Numerical Optimization*, 2nd ed., Springer 2006, Algorithm 16.3.
+        """
+        ops = self.ops
+        s = q.shape[0]
+        x = q
+        fixed = ops.nonzero(q <= 0)
+        for _ in range(4 * s + 8):
+            y, mu = self._pass(h, r, factor, base, fixed, s)
+            if y is None:
+                return None
+            step = y - x
+            free = ~ops.mask(s, fixed)
+            down = free & (step < 0) & (y < 0)
+            if not ops.any(down):  # y is feasible: optimal unless a multiplier says release
+                x = y
+                if mu.shape[0] == 0 or ops.item(ops.amax(-mu)) <= 0:
+                    return x
+                release = ops.argmax(-mu)
+                fixed = ops.concat([fixed[:release], fixed[release + 1:]])
+                continue
+            # the largest step keeping x >= 0; the coordinate that blocks it joins the fixed set
+            ratios = ops.where(down, -x / ops.where(down, step, -1.0), math.inf)
+            block = ops.argmax(-ratios)
+            x = x + ops.item(ratios[block]) * step
+            x[block] = 0.0
+            fixed = ops.nonzero(ops.mask(s, fixed) | ops.mask(s, ops.index_array(np.array([block]))))
+        return None
 
     def _pass(self, h, r, factor, base, fixed, s: int):
         """One active-set pass: ``x`` with ``x[fixed] = 0``, and the multipliers of ``fixed``.
@@ -330,15 +373,17 @@ class RDSlopes:
         b = fixed.shape[0]
         if b == 0:
             y_r, y_1 = base[:, 0], base[:, 1]
-            nu = (ops.item(ops.sum(y_r)) - 1.0) / ops.item(ops.sum(y_1))
-            return y_r - nu * y_1, fixed[:0]
+            nu = _ratio(ops.item(ops.sum(y_r)) - 1.0, ops.item(ops.sum(y_1)))
+            return (None, None) if nu is None else (y_r - nu * y_1, fixed[:0])
         if SCHUR_FRACTION * b > s:
             free = ops.nonzero(~ops.mask(s, fixed))
             factor_free = ops.cholesky(ops.submatrix(h, free))
             if factor_free is None:
                 return None, None
             y = ops.cholesky_apply(factor_free, ops.stack([r[free], ops.full(free.shape[0], 1.0)], axis=1))
-            nu = (ops.item(ops.sum(y[:, 0])) - 1.0) / ops.item(ops.sum(y[:, 1]))
+            nu = _ratio(ops.item(ops.sum(y[:, 0])) - 1.0, ops.item(ops.sum(y[:, 1])))
+            if nu is None:
+                return None, None
             x = ops.zeros(s)
             x[free] = y[:, 0] - nu * y[:, 1]
             return x, (ops.symv(h, x) - r + nu)[fixed]
@@ -380,3 +425,9 @@ class RDSlopes:
         return SlopePoint(
             rate, d_excess + self.d_min_mean, gap, ops.index_numpy(idx), encoder, ops.to_numpy(marginal), iterations,
         )
+
+
+def _ratio(a: float, b: float) -> float | None:
+    """``a / b``, or ``None`` where that is not a finite number (a Hessian too badly scaled for its model)."""
+    out = a / b if b != 0.0 else math.inf
+    return out if math.isfinite(out) else None

@@ -433,6 +433,37 @@ def test_first_slope_from_the_best_vertex_matches_a_uniform_start(monkeypatch, e
     assert vertex.rate == pytest.approx(uniform.rate, abs=1e-7)
 
 
+def test_nearly_identical_columns_do_not_stall_the_model():
+    """Found by a stress run: at a tiny slope every column is almost the same, the primal-dual passes
+    cycle on the ill-conditioned model, and from the uniform pmf the solver crept (gap 8e-4 after 300
+    steps). The primal active-set fallback solves that model."""
+    n, m = 45, 54
+    d = np.abs(np.subtract.outer(np.arange(n) / n, np.arange(m) / m))
+    p = np.random.default_rng(1).dirichlet(np.ones(n))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pt = rate_distortion(p, d, 0.01, tol=1e-9, init=np.full(m, 1 / m), max_iter=300)
+        ref = rate_distortion(p, d, 0.01, tol=1e-9)
+    assert pt.converged and pt.iterations < 50
+    assert pt.rate + 0.01 * pt.distortion == pytest.approx(ref.rate + 0.01 * ref.distortion, abs=2e-9)
+
+
+def test_badly_scaled_model_falls_back_instead_of_dividing_by_zero(monkeypatch):
+    """Found by a stress run: a start whose (Kq)(x) reach e^-500 made the Hessian's weights overflow
+    (ZeroDivisionError in the active-set pass); such a model is now declined and a fallback step taken."""
+    from estimators import _ba_slopes
+
+    monkeypatch.setattr(_ba_slopes, "VERTEX_ARG_MAX", 1e4)  # force the one-column start however large beta
+    rng = np.random.default_rng(40)
+    p, d = rng.dirichlet(np.ones(49)), rng.random((49, 32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pt = rate_distortion(p, d, 524.0, tol=1e-10)
+        ref = rate_distortion(p, d, 524.0, tol=1e-10, init=np.full(32, 1 / 32))
+    assert pt.converged
+    assert pt.rate + 524.0 * pt.distortion == pytest.approx(ref.rate + 524.0 * ref.distortion, abs=2e-9)
+
+
 def test_numpy_exp_through_torch_matches_numpy():
     """Large float64 arrays are exponentiated by torch's vectorised kernel: within an ulp of numpy's."""
     from estimators._ba_backend import TORCH_EXP_MIN_SIZE, array_ops
