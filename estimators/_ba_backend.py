@@ -214,8 +214,8 @@ class ArrayOps:
         """``h @ x`` for a :meth:`gram` result ``h``."""
         return blas.dsymv(1.0, h, x, lower=0) if self.name == "numpy" else h @ x
 
-    def add_to_diagonal_(self, h, value: float):
-        """Add ``value`` to the diagonal of the square ``h``, in place; returns ``h``."""
+    def add_to_diagonal_(self, h, value):
+        """Add ``value`` (a float, or one per entry) to the diagonal of the square ``h``, in place; returns ``h``."""
         if self.name == "numpy":
             h.flat[:: h.shape[0] + 1] += value
         else:

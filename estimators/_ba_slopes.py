@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -73,8 +72,20 @@ KERNEL_ARG_MIN = -708.0
 QP_PASSES = 8
 #: An active-set pass refactors the free block once more than ``1/SCHUR_FRACTION`` of the coordinates are fixed.
 SCHUR_FRACTION = 8
-#: Relative ridge added to the Hessian's diagonal (plus a tiny absolute one).
+#: Relative ridge: each diagonal entry of the Hessian grows by this fraction of itself (plus ``1e-300``).
+#: Relative to each entry, not to the largest: the diagonal can span 20 orders of magnitude (a mass of
+#: 1e-19 serving a row alone), and a ridge scaled to its top would freeze every other coordinate.
 RIDGE = 1e-13
+#: Above this certified gap (nats) each step also tries the Blahut-Arimoto step (see ``RDSlopes._step``).
+BA_GAP = 1.0
+#: Newton steps that shrink the gap by less than this factor, while it is above ``CRAWL_GAP_MIN``,
+#: are crawling: the next step may be lengthened (see ``RDSlopes._extend``). Below, F's slope along
+#: a step is rounding noise.
+CRAWL = 0.3
+CRAWL_GAP_MIN = 1e-6
+#: A start from which the gap has not halved in this many steps is abandoned (see ``RDSlopes.solve``):
+#: seen where rows of mass ~1e-50 are served ~1e-80 and the support's Hessian spans 100 decades.
+STALL_STEPS = 30
 #: Columns allowed to join the support in one step: the ``max(ENTER_MIN, |support|)`` largest ``c``.
 ENTER_MIN = 32
 #: A first slope starts from the best single reproduction when ``beta`` times its largest distortion
@@ -148,7 +159,10 @@ class RDSlopes:
     def solve(self, beta: float, tol: float, max_iter: int) -> SlopePoint | None:
         """The point at slope ``beta`` with certified gap ``<= tol``, or after ``max_iter`` Newton steps.
 
-        ``None`` where some row's ``(Kq)(x)`` underflows (only the log-domain solver is exact there).
+        Where the warm start fails (some row's ``(Kq)(x)`` underflows, or the
+        gap stalls: see ``STALL_STEPS``), the slope starts again from the
+        uniform pmf, under which every ``(Kq)(x) >= 1/m``; ``None`` where that
+        fails too (the log-domain solver then takes the slope).
         """
         ops = self.ops
         if self.vertex is not None:
@@ -160,9 +174,17 @@ class RDSlopes:
         stale = self.beta32 > beta
         if ops.any(stale):
             self._refresh(ops.nonzero(stale), beta)
-        idx, q = self.support, self.q
+        point = self._solve_from(self.support, self.q, beta, tol, max_iter)
+        m = self.shape[1]
+        if point is None and self.support.shape[0] < m:
+            point = self._solve_from(ops.arange(m), ops.full(m, 1.0 / m), beta, tol, max_iter)
+        return point
+
+    def _solve_from(self, idx, q, beta: float, tol: float, max_iter: int) -> SlopePoint | None:
+        """:meth:`solve` from the support ``idx`` with masses ``q``; ``None`` on underflow or a stall."""
+        ops = self.ops
         ks = self._kernel_rows(idx, beta)
-        it = 0
+        it, last_gap, best_gap, best_at = 0, math.inf, math.inf, 0
         while True:
             z = q @ ks
             if not ops.all(z > Z_FLOOR):
@@ -173,11 +195,16 @@ class RDSlopes:
             gap = math.log(max(ops.item(ops.amax(c)), out_max))
             if gap <= tol or it >= max_iter:
                 break
+            if gap < 0.5 * best_gap:
+                best_gap, best_at = gap, it
+            elif it - best_at >= STALL_STEPS:
+                return None  # badly scaled beyond what the float64 kernel on the support can resolve
             if entering is not None:
                 new, k_new, c_new = entering
                 idx, ks = ops.concat([idx, new]), ops.concat([ks, k_new])
                 q, c = ops.concat([q, ops.zeros(new.shape[0])]), ops.concat([c, c_new])
-            q, keep = self._step(ks, z, c, q)
+            q, keep = self._step(ks, z, c, q, gap, crawling=it > 0 and gap > max(CRAWL * last_gap, CRAWL_GAP_MIN))
+            last_gap = gap
             if keep is not None:
                 idx, q, ks = idx[keep], q[keep], ks[keep]
             it += 1
@@ -253,8 +280,16 @@ class RDSlopes:
                 entering = (over[joins], k_over[joins], c_over[joins])
         return ops.item(ops.amax(bound)), entering
 
-    def _step(self, ks, z, c, q):
-        """One safeguarded SQP step; returns the new ``q`` and the indices to keep (``None``: all)."""
+    def _step(self, ks, z, c, q, gap: float, crawling: bool):
+        """One safeguarded SQP step; returns the new ``q`` and the indices to keep (``None``: all).
+
+        Far from the optimum (``gap > BA_GAP``) the Blahut-Arimoto step ``q c``
+        is tried as well and the lower ``F`` kept: where some ``(Kq)(x)`` is
+        orders of magnitude too small, Newton's model of ``-ln`` only doubles it
+        per step, while ``q c`` scales the masses serving it by their ``c``.
+        Where the gap shrinks slowly (``crawling``), a full step may be
+        lengthened (:meth:`_extend`).
+        """
         ops = self.ops
         x = self._model_minimiser(ks, z, c, q)
         delta = None if x is None else x - q
@@ -273,14 +308,60 @@ class RDSlopes:
         while True:
             q_t = q + t * delta
             q_t = ops.where(q_t > 0, q_t, 0.0)
-            f_t = -ops.item(ops.sum(ops.xlogy(self.p, q_t @ ks)))
-            # the rounding allowance lets quadratic convergence finish below float resolution of F
-            if f_t <= f + 1e-4 * t * slope + 8e-16 * (1.0 + abs(f)) or t < 1e-12:
+            z_t = q_t @ ks
+            f_t = -ops.item(ops.sum(ops.xlogy(self.p, z_t)))
+            # the rounding allowance lets quadratic convergence finish below float resolution of F; no row
+            # may underflow (a row of negligible mass can, at no visible cost in F)
+            if t < 1e-12 or (f_t <= f + 1e-4 * t * slope + 8e-16 * (1.0 + abs(f)) and ops.all(z_t > Z_FLOOR)):
                 break
             t *= 0.5
-        q_t = q_t / ops.sum(q_t)
+        if crawling and t == 1.0:
+            t = self._extend(ks, q, delta, z_t, slope)
+            if t > 1.0:
+                q_t = q + t * delta
+                q_t = ops.where(q_t > 0, q_t, 0.0)
+                f_t = -ops.item(ops.sum(ops.xlogy(self.p, q_t @ ks)))
+        total = ops.item(ops.sum(q_t))
+        q_t = q_t / total
+        if gap > BA_GAP:
+            q_ba = q * c
+            q_ba = q_ba / ops.sum(q_ba)
+            z_ba = q_ba @ ks
+            # only when clearly lower: it keeps entering columns at zero, and a tie would cycle them
+            f_ba = -ops.item(ops.sum(ops.xlogy(self.p, z_ba)))
+            if f_ba < f_t + math.log(total) - 1e-12 * (1.0 + abs(f)) and ops.all(z_ba > Z_FLOOR):
+                q_t = q_ba
         live = q_t > 0
         return q_t, (None if ops.all(live) else ops.nonzero(live))
+
+    def _extend(self, ks, q, delta, z_1, slope: float) -> float:
+        """The step length past ``1`` along ``delta`` while ``F`` keeps falling steeply, else ``1``.
+
+        Newton's model of ``-ln`` only doubles a mass that is orders of
+        magnitude short (``-a ln(1 + t)`` has its model's minimum at ``t = 1``),
+        and ``F`` may change too little to compare in floating point. The
+        derivative along ``delta`` does not: where at ``t = 1`` it is still
+        below a quarter of its value at 0, the step doubles while the segment
+        stays in the simplex and the derivative stays negative (``F`` convex:
+        then it fell all the way).
+        """
+        ops = self.ops
+
+        def derivative(z_t) -> float:
+            return -ops.item(ops.sum((ks @ (self.p / z_t)) * delta))
+
+        if not derivative(z_1) < 0.25 * slope:
+            return 1.0
+        t = 1.0
+        while t < 2.0**60:
+            q_t = q + 2.0 * t * delta
+            if not ops.all(q_t >= 0):
+                break
+            z_t = q_t @ ks
+            if not (ops.all(z_t > Z_FLOOR) and derivative(z_t) < 0):
+                break
+            t *= 2.0
+        return t
 
     def _model_minimiser(self, ks, z, c, q):
         r"""Minimiser over the simplex of Newton's model of ``F`` at ``q``, or ``None``.
@@ -296,17 +377,17 @@ class RDSlopes:
         """
         ops = self.ops
         h = ops.gram(ks * (self.sqrt_p / z)[None, :])
-        ridge = RIDGE * ops.item(ops.amax(ops.diagonal(h))) + 1e-300
-        if not math.isfinite(ridge):  # weights p/z^2 beyond float range: no usable model
+        diagonal = ops.diagonal(h)
+        if not math.isfinite(ops.item(ops.amax(diagonal))):  # weights p/z^2 beyond float range: no usable model
             return None
-        ops.add_to_diagonal_(h, ridge)
+        ops.add_to_diagonal_(h, RIDGE * diagonal + 1e-300)
         factor = ops.cholesky(h)
         if factor is None:
             return None
         r = c + ops.symv(h, q)
         s = q.shape[0]
         base = ops.cholesky_apply(factor, ops.stack([r, ops.full(s, 1.0)], axis=1))
-        fixed = ops.nonzero(q != q)  # none
+        fixed = ops.index_array(np.zeros(0, dtype=np.int64))  # none yet
         for _ in range(QP_PASSES):
             x, mu = self._pass(h, r, factor, base, fixed, s)
             if x is None:
@@ -412,7 +493,7 @@ class RDSlopes:
         :math:`-\sum_x p \ln z - \ln \max c` in the same units.
         """
         ops = self.ops
-        n, m = self.shape
+        m = self.shape[1]
         d_excess = ops.item(ops.sum(q * ((ks * self.dt[idx]) @ w)))
         log_z_mean = ops.item(ops.sum(ops.xlogy(self.p, z)))
         kl = ops.item(ops.sum(ops.xlogy(q * c, c)))

@@ -42,8 +42,10 @@ from estimators._ba_backend import ArrayOps
 
 #: Symbols whose ``q`` falls below ``exp(-SUPPORT_LOG_CUTOFF)`` times the largest leave the Newton support.
 SUPPORT_LOG_CUTOFF = 40.0
-#: Mass given to a symbol re-entering the support.
+#: Mass mixed into every symbol when a stalled Newton phase falls back to plain Blahut-Arimoto steps.
 REENTRY_MASS = 1e-3
+#: Mass (relative to the largest) given to a violator re-admitted to the Newton support; see :func:`newton_round`.
+NEWTON_REENTRY_MASS = 1e-12
 #: Plain Blahut-Arimoto steps taken when a Newton round made no progress.
 FALLBACK_BA_STEPS = 200
 #: Smallest row sum ``(K q)(x)`` for which :func:`rd_encoder` divides in the linear domain.
@@ -213,12 +215,21 @@ def newton_round(ops: ArrayOps, make_oracle, log_x, excess, *, tol: float, budge
     did not lower the global gap) removes coordinates only one at a time,
     through the line search, which cannot cycle. Returns the new ``log x`` and
     the steps spent.
+
+    Violators re-enter with a tiny mass (``NEWTON_REENTRY_MASS``), so that they
+    start below their optimum. The objective can be log-like in a coordinate,
+    ``-c ln(a x + b)`` with small ``b`` (an input nearly alone on some output,
+    a source symbol nearly alone near some reproduction), with an optimum far
+    below any fixed guess: Newton approaches it monotonically from below but
+    overshoots past zero from above, and a coordinate re-entering above it is
+    dropped at once and re-admitted by the next round, without end. Where the
+    objective is smooth at zero, one Newton step restores the mass anyway.
     """
     top = ops.amax(log_x)
     alive = log_x > top - SUPPORT_LOG_CUTOFF
     idx = ops.nonzero(alive | (excess > 0.5 * tol))
     x = ops.where(alive, ops.exp(log_x - top), 0.0)[idx]
-    x = ops.where(x > 0, x, REENTRY_MASS * ops.amax(x))
+    x = ops.where(x > 0, x, NEWTON_REENTRY_MASS * ops.amax(x))
     x = x / ops.sum(x)
     steps = 0
     while steps < budget:
@@ -361,7 +372,8 @@ def solve_capacity(ops: ArrayOps, w, log_p, *, tol: float, max_iter: int, warmup
         if upper - lower > tol and it >= warmup:  # (plain steps first: no use checking then)
             upper = min(upper, _mixture_upper(ops, w, neg_h, used, w_mean, log_p, min(0.25 * tol, 0.5)))
         if upper - lower <= tol or it >= max_iter:
-            return CapacitySolution(log_p, lower, upper, it)
+            # at the optimum every active D equals the max, and the rounded mean can exceed it by an ulp
+            return CapacitySolution(log_p, min(lower, upper), upper, it)
         if it < warmup:
             log_p = log_p + div
             log_p = log_p - ops.logsumexp(log_p)
