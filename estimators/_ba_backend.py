@@ -16,23 +16,25 @@ from scipy import special
 from scipy.linalg import blas, lapack
 
 BACKENDS = ("numpy", "torch")
-#: float64 arrays at least this large are exponentiated by torch under the numpy backend (see :meth:`ArrayOps.exp`).
-TORCH_EXP_MIN_SIZE = 4096
+#: Under the numpy backend, ``exp``, ``log`` and ``xlogy`` of float64 arrays at least this large run
+#: on torch's kernels (see :func:`_on_torch`).
+TORCH_MIN_SIZE = 4096
 
 
-def _exp64(a: np.ndarray) -> np.ndarray:
-    """``np.exp`` of a float64 array, by torch's vectorised kernel where that is faster.
+def _on_torch(name: str, *arrays: np.ndarray) -> np.ndarray | None:
+    """``torch.<name>(*arrays)`` as numpy, for float64 arrays of at least ``TORCH_MIN_SIZE`` entries, else ``None``.
 
-    numpy evaluates float64 ``exp`` one element at a time unless the CPU has
-    AVX-512; torch's kernel (SLEEF, within 1 ulp) is vectorised on AVX2 too,
-    2.5-4x faster on kernels of a few hundred thousand entries. Small arrays
-    stay with numpy, where torch's per-call overhead would dominate.
+    numpy evaluates float64 ``exp`` and ``log`` one element at a time unless
+    the CPU has AVX-512; torch's kernels (SLEEF, within 1 ulp) are vectorised
+    on AVX2 too, 2.5-4x faster on a few hundred thousand entries. Small
+    arrays stay with numpy, where torch's per-call overhead would dominate.
     """
-    if a.dtype != np.float64 or a.size < TORCH_EXP_MIN_SIZE:
-        return np.exp(a)
+    if any(a.dtype != np.float64 for a in arrays) or max(a.size for a in arrays) < TORCH_MIN_SIZE:
+        return None
     import torch
 
-    return torch.exp(torch.from_numpy(np.require(a, requirements=["C", "W"]))).numpy()  # torch warns on read-only
+    # torch warns on read-only arrays: those are copied
+    return getattr(torch, name)(*(torch.from_numpy(np.require(a, requirements=["C", "W"])) for a in arrays)).numpy()
 
 
 @dataclass(frozen=True)
@@ -71,13 +73,21 @@ class ArrayOps:
 
     # elementwise ---------------------------------------------------------
     def exp(self, a):
-        return _exp64(np.asarray(a)) if self.name == "numpy" else self._torch.exp(a)
+        if self.name == "numpy":
+            a = np.asarray(a)
+            out = _on_torch("exp", a)
+            return np.exp(a) if out is None else out
+        return self._torch.exp(a)
 
     def log(self, a):
         """Natural log with ``log 0 = -inf`` and no warning."""
         if self.name == "numpy":
-            with np.errstate(divide="ignore"):
-                return np.log(a)
+            a = np.asarray(a)
+            out = _on_torch("log", a)
+            if out is None:
+                with np.errstate(divide="ignore"):
+                    out = np.log(a)
+            return out
         return self._torch.log(a)
 
     def where(self, cond, a, b):
@@ -90,7 +100,11 @@ class ArrayOps:
 
     def xlogy(self, x, y):
         """``x * log(y)`` with ``0 * log(0) = 0``."""
-        return special.xlogy(x, y) if self.name == "numpy" else self._torch.xlogy(x, y)
+        if self.name == "numpy":
+            x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+            out = _on_torch("xlogy", x, y)
+            return special.xlogy(x, y) if out is None else out
+        return self._torch.xlogy(x, y)
 
     # reductions ----------------------------------------------------------
     def logsumexp(self, a, axis: int | None = None):
@@ -99,7 +113,7 @@ class ArrayOps:
             top = np.max(a, axis=axis, keepdims=True)
             top = np.where(np.isfinite(top), top, 0.0)
             with np.errstate(divide="ignore"):
-                out = np.log(np.sum(np.exp(a - top), axis=axis, keepdims=True)) + top
+                out = np.log(np.sum(self.exp(a - top), axis=axis, keepdims=True)) + top
             return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
         t = self._torch
         return t.logsumexp(a.reshape(-1), 0) if axis is None else t.logsumexp(a, axis)

@@ -533,19 +533,33 @@ def test_rd_curves_of_hard_problems_are_certified(seed, n_problems):
         assert last.rate + beta * last.distortion == pytest.approx(ref.rate + beta * ref.distortion, abs=2 * tol)
 
 
-def test_numpy_exp_through_torch_matches_numpy():
-    """Large float64 arrays are exponentiated by torch's vectorised kernel: within an ulp of numpy's."""
-    from estimators._ba_backend import TORCH_EXP_MIN_SIZE, array_ops
+def _ulps(got, want):
+    return np.max(np.abs(got - want) / np.spacing(np.abs(want)))
+
+
+def test_numpy_kernels_through_torch_match_numpy():
+    """Large float64 arrays go through torch's vectorised exp, log and xlogy: within 2 ulps of numpy's,
+    the same at the special values, and small arrays are numpy's own."""
+    from scipy import special
+
+    from estimators._ba_backend import TORCH_MIN_SIZE, array_ops
 
     ops = array_ops("numpy")
     x = np.concatenate([np.linspace(-745.2, 709.7, 2_000_001), [-np.inf, 0.0, np.nan, 710.0]])
-    with np.errstate(over="ignore"):
-        got, want = ops.exp(x), np.exp(x)
-    assert x.size >= TORCH_EXP_MIN_SIZE and got.dtype == np.float64 and got.shape == x.shape
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-    finite = np.isfinite(want) & (want > 0)
-    assert np.max(np.abs(got[finite] - want[finite]) / np.spacing(want[finite])) <= 2.0
-    np.testing.assert_array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        cases = [
+            (ops.exp(x), np.exp(x)),
+            (ops.log(np.abs(x)), np.log(np.abs(x))),
+            (ops.xlogy(np.abs(x) % 3.0, np.abs(x)), special.xlogy(np.abs(x) % 3.0, np.abs(x))),
+        ]
+    assert x.size >= TORCH_MIN_SIZE
+    for got, want in cases:
+        assert got.dtype == np.float64 and got.shape == x.shape
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        normal = np.isfinite(want) & (want != 0)
+        assert _ulps(got[normal], want[normal]) <= 2.0
+        special_values = ~normal & ~np.isnan(want)
+        np.testing.assert_array_equal(got[special_values], want[special_values])
     small = x[:100]
     np.testing.assert_array_equal(ops.exp(small), np.exp(small))
     read_only = np.broadcast_to(np.linspace(-5.0, 0.0, 64), (128, 64))  # no torch warning (warnings are errors)
