@@ -137,10 +137,6 @@ class ArrayOps:
     def any(self, a) -> bool:
         return bool(np.any(a)) if self.name == "numpy" else bool(a.any())
 
-    def any_axis(self, a, axis: int):
-        """Logical or of the boolean ``a`` along ``axis``."""
-        return np.any(a, axis=axis) if self.name == "numpy" else a.any(dim=axis)
-
     def all(self, a) -> bool:
         return bool(np.all(a)) if self.name == "numpy" else bool(a.all())
 

@@ -29,11 +29,15 @@ a curve cheap:
    support and marginal; a first slope without ``init`` starts from the single
    best reproduction, and columns join the support at most
    ``max(ENTER_MIN, |support|)`` at a time, most violated first (a Newton
-   step on all ``m`` columns at once would cost ``m^3``). Where the model fails (a Cholesky breakdown, or no
-   descent: a badly scaled entering column can round its step to zero), a
-   Blahut-Arimoto step is taken instead, or, where the largest ``c`` sits on
-   a zero mass that such a step cannot revive, a step towards that vertex
-   (Frank-Wolfe); either descends whenever the gap is positive.
+   step on all ``m`` columns at once would cost ``m^3``). Where the model
+   fails (a Cholesky breakdown, or no descent: a badly scaled entering column
+   can round its step to zero), a Blahut-Arimoto step is taken instead, or,
+   where the largest ``c`` sits on a zero mass that such a step cannot
+   revive, a step towards that vertex (Frank-Wolfe); either descends whenever
+   the gap is positive. Far from the optimum the Blahut-Arimoto step is also
+   tried beside Newton's, a crawling Newton step may be lengthened, and a
+   start that stalls begins again from the uniform pmf (see the constants
+   ``BA_GAP``, ``CRAWL`` and ``STALL_STEPS``).
 
 The certificate does not depend on how ``q`` was found.
 
