@@ -8,6 +8,7 @@ namespace keeps them on ``device`` and converts to numpy only at the boundary.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,12 @@ BACKENDS = ("numpy", "torch")
 #: Under the numpy backend, ``exp``, ``log`` and ``xlogy`` of float64 arrays at least this large run
 #: on torch's kernels (see :func:`_on_torch`).
 TORCH_MIN_SIZE = 4096
+#: The float32 Gram of :meth:`ArrayOps.gram` drops entries below this (relative to the largest weight), so
+#: that no operand or product is subnormal (``2^-126`` is ``1.2e-38``), ...
+GRAM32_ENTRY_MIN = 2e-19
+#: ... and is declined unless every diagonal entry exceeds this: then each row loses at most
+#: ``sqrt(512) * 2e-19 / 1e-8 = 5e-10`` of its norm (``n = 512``; ``1e-7`` at ``n = 10^7``).
+GRAM32_DIAG_MIN = 1e-16
 
 
 def _on_torch(name: str, *arrays: np.ndarray) -> np.ndarray | None:
@@ -124,6 +131,10 @@ class ArrayOps:
         t = self._torch
         return t.amax(a) if axis is None else t.amax(a, dim=axis, keepdim=keepdims)
 
+    def amin(self, a):
+        """The smallest entry of ``a``."""
+        return np.min(a) if self.name == "numpy" else self._torch.amin(a)
+
     def sum(self, a, axis: int | None = None):
         return np.sum(a, axis=axis) if self.name == "numpy" else (a.sum() if axis is None else a.sum(axis))
 
@@ -214,11 +225,37 @@ class ArrayOps:
             return k32 @ w32
         return (k32 * w32[None, :]).sum(1)
 
-    def gram(self, g):
-        """``g @ g.T``; the numpy result holds only its upper triangle (BLAS ``syrk``)."""
+    def gram(self, g, weights, single: bool = False):
+        """``(g w) @ (g w).T`` for ``g`` (s, n) and weights ``w`` (n,); the numpy result may hold only its
+        upper triangle (BLAS ``syrk``).
+
+        ``single``: the products in float32, about twice the speed. ``w`` is
+        scaled to a largest entry of 1 and entries of ``g w`` below
+        ``GRAM32_ENTRY_MIN`` are set to zero (subnormal operands and products
+        would slow the multiply several-fold); where that could matter, some
+        diagonal entry below ``GRAM32_DIAG_MIN``, float64 is used instead. Each
+        row then loses at most ``sqrt(n) GRAM32_ENTRY_MIN / sqrt(GRAM32_DIAG_MIN)``
+        of its norm, below float32's own rounding.
+        """
+        if single:
+            top = self.item(self.amax(weights))
+            if 0.0 < top < math.inf:
+                t = self._torch
+                if self.name == "numpy":
+                    g32 = np.multiply(g, weights / top, dtype=np.float32)
+                    t.nn.functional.threshold_(t.from_numpy(g32), GRAM32_ENTRY_MIN, 0.0)
+                else:
+                    g32 = (g * (weights / top)[None, :]).to(t.float32)
+                    t.nn.functional.threshold_(g32, GRAM32_ENTRY_MIN, 0.0)
+                h32 = g32 @ g32.T
+                if self.item(self.amin(self.diagonal(h32))) > GRAM32_DIAG_MIN:
+                    h = self.asarray(h32) if self.name == "numpy" else h32.to(g.dtype)
+                    h *= top * top
+                    return h
+        gw = g * weights[None, :]
         if self.name == "numpy":
-            return blas.dsyrk(1.0, g.T, trans=1)
-        return g @ g.T
+            return blas.dsyrk(1.0, gw.T, trans=1)
+        return gw @ gw.T
 
     def symv(self, h, x):
         """``h @ x`` for a :meth:`gram` result ``h``."""

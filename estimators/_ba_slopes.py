@@ -96,6 +96,13 @@ ENTER_MIN = 32
 #: excess stays below this (every ``(Kq)(x) >= e^-30``, so the Hessian's weights ``p/(Kq)^2`` stay far
 #: from overflow), else from the uniform pmf (every ``(Kq)(x) >= 1/m``).
 VERTEX_ARG_MAX = 30.0
+#: Above this certified gap the Hessian's Gram is formed in float32 (see ``ArrayOps.gram``): Newton with a
+#: Hessian accurate to ~1e-7 converges as fast until the gap nears the square of that.
+GRAM32_GAP = 1e-4
+#: Below this gap a step may be taken on a block of coordinates (``RDSlopes._block_step``): those with
+#: ``|ln c| > max(tol, gap^2) / 4``, when they are at most ``1/BLOCK_FRACTION`` of the support.
+BLOCK_GAP = 0.3
+BLOCK_FRACTION = 2
 
 
 @dataclass(frozen=True)
@@ -207,7 +214,9 @@ class RDSlopes:
                 new, k_new, c_new = entering
                 idx, ks = ops.concat([idx, new]), ops.concat([ks, k_new])
                 q, c = ops.concat([q, ops.zeros(new.shape[0])]), ops.concat([c, c_new])
-            q, keep = self._step(ks, z, c, q, gap, crawling=it > 0 and gap > max(CRAWL * last_gap, CRAWL_GAP_MIN))
+            crawling = it > 0 and gap > max(CRAWL * last_gap, CRAWL_GAP_MIN)
+            step = None if crawling or gap > BLOCK_GAP else self._block_step(ks, z, c, q, 0.25 * max(tol, gap * gap))
+            q, keep = self._step(ks, z, c, q, gap, crawling) if step is None else step
             last_gap = gap
             if keep is not None:
                 idx, q, ks = idx[keep], q[keep], ks[keep]
@@ -295,7 +304,7 @@ class RDSlopes:
         lengthened (:meth:`_extend`).
         """
         ops = self.ops
-        x = self._model_minimiser(ks, z, c, q)
+        x = self._model_minimiser(ks, z, c, q, single=gap > GRAM32_GAP and not crawling)
         delta = None if x is None else x - q
         slope = math.inf if delta is None else -ops.item(ops.sum(c * delta))
         if not slope < 0:
@@ -338,6 +347,74 @@ class RDSlopes:
         live = q_t > 0
         return q_t, (None if ops.all(live) else ops.nonzero(live))
 
+    def _block_step(self, ks, z, c, q, threshold: float):
+        """A Newton step on the few coordinates whose ``c`` is off, or ``None`` where none is cheap.
+
+        Late in a slope most of the support is settled (``|ln c| <= tol / 4``)
+        and the gap sits on a few coordinates: small masses, entering columns.
+        Newton's model of ``G(q) = F(q) + sum q`` (minimised over ``q >= 0`` at
+        the same pmf: there ``sum q = 1``) over that block ``A`` alone, the rest
+        held, costs ``n |A|^2`` instead of ``n s^2``. Without the simplex
+        constraint the block's mass may change, so a short mass can grow from
+        donors outside it; the result is renormalised (which lowers ``G``).
+        """
+        ops = self.ops
+        s = q.shape[0]
+        log_c = ops.log(c)
+        block = ops.nonzero((log_c > threshold) | (log_c < -threshold))
+        a = block.shape[0]
+        if a == 0 or a * BLOCK_FRACTION > s:
+            return None
+        kb, qb, g = ks[block], q[block], c[block] - 1.0
+        h = ops.gram(kb, self.sqrt_p / z, single=False)
+        diagonal = ops.diagonal(h)
+        if not math.isfinite(ops.item(ops.amax(diagonal))):
+            return None
+        ops.add_to_diagonal_(h, RIDGE * diagonal + 1e-300)
+        x = self._bound_qp(h, g + ops.symv(h, qb))
+        if x is None:
+            return None
+        delta = ops.zeros(s)
+        delta[block] = x - qb
+        slope = -ops.item(ops.sum(g * (x - qb)))
+        if not slope < 0:
+            return None
+        f = -ops.item(ops.sum(ops.xlogy(self.p, z))) + 1.0
+        t = 1.0
+        while True:
+            q_t = q + t * delta
+            q_t = ops.where(q_t > 0, q_t, 0.0)
+            z_t = q_t @ ks
+            f_t = -ops.item(ops.sum(ops.xlogy(self.p, z_t))) + ops.item(ops.sum(q_t))
+            if f_t <= f + 1e-4 * t * slope + 8e-16 * (1.0 + abs(f)) and ops.all(z_t > Z_FLOOR):
+                break
+            if t < 1e-6:
+                return None
+            t *= 0.5
+        q_t = q_t / ops.sum(q_t)
+        live = q_t > 0
+        return q_t, (None if ops.all(live) else ops.nonzero(live))
+
+    def _bound_qp(self, h, r):
+        """``argmin 1/2 x'Hx - r'x`` over ``x >= 0`` by primal-dual active-set passes, or ``None``."""
+        ops = self.ops
+        s = r.shape[0]
+        fixed = ops.index_array(np.zeros(0, dtype=np.int64))
+        for _ in range(QP_PASSES):
+            free = ops.nonzero(~ops.mask(s, fixed))
+            x = ops.zeros(s)
+            if free.shape[0]:
+                factor = ops.cholesky(ops.submatrix(h, free))
+                if factor is None:
+                    return None
+                x[free] = ops.cholesky_apply(factor, r[free][:, None])[:, 0]
+            mu = (ops.symv(h, x) - r)[fixed]
+            now_fixed = ops.nonzero((ops.mask(s, fixed) & ~ops.mask(s, fixed[mu < 0])) | (x < 0))
+            if now_fixed.shape[0] == fixed.shape[0] and ops.all(now_fixed == fixed):
+                return ops.where(x > 0, x, 0.0)
+            fixed = now_fixed
+        return None
+
     def _extend(self, ks, q, delta, z_1, slope: float) -> float:
         """The step length past ``1`` along ``delta`` while ``F`` keeps falling steeply, else ``1``.
 
@@ -367,7 +444,7 @@ class RDSlopes:
             t *= 2.0
         return t
 
-    def _model_minimiser(self, ks, z, c, q):
+    def _model_minimiser(self, ks, z, c, q, single: bool = False):
         r"""Minimiser over the simplex of Newton's model of ``F`` at ``q``, or ``None``.
 
         The model is :math:`\tfrac12 (x-q)^\top H (x-q) - c^\top (x-q)` with
@@ -380,7 +457,7 @@ class RDSlopes:
         ``|B| + 1`` conditions ``x_B = 0``, ``sum x = 1`` fix ``(nu, mu_B)``.
         """
         ops = self.ops
-        h = ops.gram(ks * (self.sqrt_p / z)[None, :])
+        h = ops.gram(ks, self.sqrt_p / z, single=single)
         diagonal = ops.diagonal(h)
         if not math.isfinite(ops.item(ops.amax(diagonal))):  # weights p/z^2 beyond float range: no usable model
             return None

@@ -38,6 +38,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from estimators._ba_backend import ArrayOps
 
 #: Symbols whose ``q`` falls below ``exp(-SUPPORT_LOG_CUTOFF)`` times the largest leave the Newton support.
@@ -337,6 +339,201 @@ def rd_encoder(ops: ArrayOps, kern: Kernel, log_q, log_z):
     if ops.all(z > ENCODER_Z_FLOOR):
         return kern.k * (q[None, :] / z[:, None])
     return ops.exp(log_q[None, :] + kern.a - log_z[:, None])
+
+
+# --------------------------------------------------------------------------
+# rate-distortion at beta = inf (the D_min end point)
+
+#: Relative ridge of the equilibrated Newton matrix of :func:`solve_min_distortion` (unit diagonal).
+END_POINT_RIDGE = 1e-12
+#: A Newton step ``u`` in (0, 1) grows a mass by ``1 / (1 - u)`` (exact for ``-p ln q + a q``), ``u`` capped here.
+GROWTH_CAP = 0.99
+#: Bisection steps of the entering mass (:func:`_enter_mass`): ``t`` in ``[1e-300, 1]`` to a relative ``1e-3``.
+ENTER_BISECTIONS = 80
+
+
+@dataclass(frozen=True)
+class EndPointSolution:
+    """What :func:`solve_min_distortion` found (numpy): ``q`` on every reproduction symbol."""
+
+    q: np.ndarray
+    iterations: int
+
+
+def solve_min_distortion(p: np.ndarray, best: np.ndarray, *, tol: float, max_iter: int) -> EndPointSolution:
+    r"""The least-rate marginal among encoders that reach ``D_min``: ``min_q F(q)`` for a 0/1 kernel.
+
+    Row ``x`` may use only its minimisers ``A_x`` (``best[x]``), so
+
+    .. math:: F(q) = -\sum_x p(x) \ln \sum_{\hat x \in A_x} q(\hat x), \qquad
+              c(\hat x) = \sum_{x : \hat x \in A_x} \frac{p(x)}{\sum_{A_x} q}
+
+    and ``ln max c`` is Blahut's certified gap, as at a finite slope. Solved on
+    the host in float64 (the problem is combinatorial and small once reduced):
+
+    1. Rows with ``p(x) = 0`` are left out (they cost nothing), identical rows
+       merged, and only one of identical columns kept, none that another column
+       strictly contains (moving a column's mass to a superset never raises ``F``).
+    2. Newton on the support in relative coordinates ``q (1 + u)``, whose
+       Hessian ``W^T diag(p) W`` (``W`` the encoder on the support) is
+       equilibrated to unit diagonal before it is solved: masses serving rows
+       of ``p ~ 1e-60`` alone get steps as accurate as the large ones (a Hessian
+       in ``q`` spans 120 decades there).
+    3. A column with ``c > 1`` enters with the mass that minimises ``F`` along
+       the segment to its vertex (:func:`_enter_mass`), which has the scale of
+       the rows it serves, however small. A Newton step that would empty a
+       column stops at the minimum of ``F`` on its ray (:func:`_ray_minimum`),
+       which empties it only where ``F`` falls all the way; masses grow by
+       ``1 / (1 - u)`` rather than ``1 + u`` (``GROWTH_CAP``).
+
+    The certificate is evaluated by the caller on the full alphabet.
+    """
+    live = p > 0
+    rows, inverse = np.unique(best[live], axis=0, return_inverse=True)
+    w = np.bincount(inverse.ravel(), weights=p[live], minlength=rows.shape[0])
+    w = w / w.sum()
+    cols, first = np.unique(rows.T, axis=0, return_index=True)
+    k = cols.T.astype(float)
+    size = k.sum(axis=0)
+    overlap = k.T @ k
+    inside = (overlap == size[:, None]) & (size[None, :] > size[:, None])
+    keep = (size > 0) & ~inside.any(axis=1)
+    q_red, iterations = _end_point_newton(k[:, keep], w, tol=tol, max_iter=max_iter)
+    q = np.zeros(best.shape[1])
+    q[first[keep]] = q_red
+    return EndPointSolution(q, iterations)
+
+
+def _end_point_newton(k: np.ndarray, w: np.ndarray, *, tol: float, max_iter: int) -> tuple[np.ndarray, int]:
+    """Active-set Newton for ``min_q -sum_x w(x) ln (k q)(x)`` over pmfs ``q``, 0/1 ``k`` (see above)."""
+    q = np.full(k.shape[1], 1.0 / k.shape[1])
+    it = 0
+    while it < max_iter:
+        z = k @ q
+        c = (w / z) @ k
+        if math.log(c.max()) <= tol:
+            break
+        it += 1
+        entering = (q == 0) & (c > math.exp(0.5 * tol))
+        if entering.any():
+            for j in np.argsort(-c):
+                if entering[j]:
+                    q, z = _enter(k, w, q, z, int(j))
+            continue
+        q = _end_point_step(k, w, q, z, c)
+    return q, it
+
+
+def _enter(k: np.ndarray, w: np.ndarray, q: np.ndarray, z: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """Move the best mass ``t`` of ``q`` to column ``j`` (``q <- (1 - t) q + t e_j``), if ``c(j) > 1``."""
+    col = k[:, j]
+    if float((w / z) @ col) <= 1.0:
+        return q, z
+    t = _enter_mass(w, z, col)
+    q = (1.0 - t) * q
+    q[j] += t
+    return q, (1.0 - t) * z + t * col
+
+
+def _enter_mass(w: np.ndarray, z: np.ndarray, col: np.ndarray) -> float:
+    r"""The root ``t`` of :math:`\phi'(t) = \sum_x w(x) (z_x - k_x) / ((1 - t) z_x + t k_x)` (``phi'(0) < 0``).
+
+    ``phi`` is ``F`` along the segment to the vertex of the column ``k``;
+    bisection, geometric while the bracket spans orders of magnitude.
+    """
+
+    def slope(t: float) -> float:
+        return float(np.sum(w * (z - col) / ((1.0 - t) * z + t * col)))
+
+    lo, hi = 0.0, 1.0
+    if slope(1.0 - 1e-15) <= 0.0:  # the column serves every row: all mass there
+        return 1.0
+    floor = 1e-300
+    if slope(floor) >= 0.0:
+        return floor
+    lo = floor
+    for _ in range(ENTER_BISECTIONS):
+        mid = math.sqrt(lo * hi) if hi > 4.0 * lo else 0.5 * (lo + hi)
+        if slope(mid) < 0.0:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-3 * lo:
+            break
+    return lo
+
+
+def _end_point_step(k: np.ndarray, w: np.ndarray, q: np.ndarray, z: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """One Newton step on the support of ``q``, relative coordinates, equilibrated; see :func:`solve_min_distortion`."""
+    s = np.flatnonzero(q > 0)
+    qs, cs = q[s], c[s]
+    enc = k[:, s] * (qs / z[:, None])  # W: rows sum to one
+    r = qs * cs
+    h = (enc * w[:, None]).T @ enc
+    scale = 1.0 / np.sqrt(np.maximum(np.diagonal(h), np.finfo(float).tiny))
+    a = h * scale[:, None] * scale[None, :]
+    a[np.diag_indices_from(a)] += END_POINT_RIDGE
+    sol = np.linalg.solve(a, np.stack([r * scale, qs * scale], axis=1)) * scale[:, None]
+    u = sol[:, 0] - (qs @ sol[:, 0]) / (qs @ sol[:, 1]) * sol[:, 1]
+    if not r @ u > 0.0:
+        u = cs - 1.0  # the Blahut-Arimoto step, a descent direction
+    slope = -float(r @ u)
+    out = np.zeros_like(q)
+    if u.min() < -1.0:  # the full step would empty a column
+        out[s] = _ray_minimum(k[:, s], w, qs, u, int(np.argmin(u)))
+        return out
+    f = -float(w @ np.log(z))
+    t = 1.0
+    while True:
+        step = qs * np.where(u > 0.0, 1.0 / (1.0 - np.minimum(t * u, GROWTH_CAP)), 1.0 + t * u)
+        step = np.maximum(step, 0.0)
+        step = step / step.sum()
+        z_new = k[:, s] @ step
+        if np.all(z_new > 0.0):
+            f_new = -float(w @ np.log(z_new))
+            if f_new <= f + 1e-4 * t * slope + 8e-16 * (1.0 + abs(f)) or t < 1e-12:
+                break
+        t *= 0.5
+    out[s] = step
+    return out
+
+
+def _ray_minimum(k: np.ndarray, w: np.ndarray, q: np.ndarray, u: np.ndarray, block: int) -> np.ndarray:
+    r"""The minimiser of ``F`` on the ray ``q (1 + t u)`` before column ``block`` (which some row needs) empties.
+
+    With ``t = t_max - g``, ``t_max = -1 / u[block]``, the column keeps the
+    mass ``-q u g``, computed from ``g`` so that it can reach ``1e-300``: a
+    row that only this column serves pushes back with ``p(x) / g`` however
+    small ``p(x)``, where Newton's model of ``-p(x) ln q`` overshoots past zero
+    and halving the step would crawl there. Bisection on the sign of
+    :math:`\phi'(t) = -\sum_x w(x) (k \, q u)_x / (k q(t))_x`, geometric in ``g``.
+    """
+    t_max = -1.0 / u[block]
+    dz = k @ (q * u)
+
+    def point(g: float) -> np.ndarray:
+        x = q * (1.0 + (t_max - g) * u)
+        x[block] = -q[block] * u[block] * g
+        return np.maximum(x, 0.0)
+
+    def slope(g: float) -> float:
+        z = k @ point(g)
+        return -float(np.sum(w * dz / z)) if np.all(z > 0.0) else math.inf
+
+    if slope(0.0) <= 0.0:  # F falls all the way: the column leaves
+        x = point(0.0)
+        return x / x.sum()
+    lo, hi = 1e-300 * t_max, t_max  # slope(lo) > 0, slope(hi) < 0
+    for _ in range(ENTER_BISECTIONS):
+        mid = math.sqrt(lo * hi) if hi > 4.0 * lo else 0.5 * (lo + hi)
+        if slope(mid) < 0.0:
+            hi = mid
+        else:
+            lo = mid
+        if hi - lo <= 1e-3 * lo:
+            break
+    x = point(hi)
+    return x / x.sum()
 
 
 # --------------------------------------------------------------------------

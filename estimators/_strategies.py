@@ -38,6 +38,7 @@ __all__ = [
     "cascades",
     "gate_probabilities",
     "posterior_rows",
+    "hard_rd_problem",
 ]
 
 #: Smallest positive weight drawn before normalisation, by default.
@@ -304,3 +305,29 @@ def posterior_rows(
         allow_zero=allow_zero,
         min_weight=min_weight,
     )
+
+
+def hard_rd_problem(rng: np.random.Generator, kind: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded source ``p`` and distortion ``d`` (``n x m``, each side 2..39) where BA solvers break.
+
+    Not a Hypothesis strategy: the stress generator of the Blahut-Arimoto tests,
+    drawn from ``rng``. ``kind`` (0..4) picks the distortion: uniform, integers
+    0..2 (many ties), ``u^4 * 10``, ``|i/n - j/m|`` (a line), squared
+    differences scaled up to 100 (``beta d`` runs far past float range). The
+    source is Dirichlet(0.05, 0.3 or 1): masses down to ``1e-200`` occur, and
+    smaller ones are set to zero, so rows of zero mass occur too.
+    """
+    n, m = int(rng.integers(2, 40)), int(rng.integers(2, 40))
+    if kind == 0:
+        d = rng.random((n, m))
+    elif kind == 1:
+        d = rng.integers(0, 3, (n, m)).astype(float)
+    elif kind == 2:
+        d = rng.random((n, m)) ** 4 * 10
+    elif kind == 3:
+        d = np.abs(np.subtract.outer(np.arange(n) / n, np.arange(m) / m))
+    else:
+        d = np.subtract.outer(rng.random(n), rng.random(m)) ** 2 * rng.uniform(0.1, 100)
+    p = rng.dirichlet(np.full(n, rng.choice([0.05, 0.3, 1.0])))
+    p = np.where(p < 1e-200, 0.0, p)
+    return p / p.sum(), d

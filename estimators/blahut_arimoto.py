@@ -539,7 +539,7 @@ def distortion_rate(
     ops = array_ops(backend, device)
     if rate <= 0:
         return _zero_rate_point(p, d)
-    top = _min_distortion_point(ops, p, d, tol, max_iter)
+    top = _min_distortion_point(p, d, tol, max_iter)
     if rate >= top.rate - tol:
         return top
     return _DRSearch(ops, p, d, tol, max_iter).solve(rate)
@@ -554,13 +554,25 @@ def _zero_rate_point(p: np.ndarray, d: np.ndarray) -> RDPoint:
     return RDPoint(0.0, float(expected[j]), 0.0, enc, enc[0].copy(), 0, 0.0, True)
 
 
-def _min_distortion_point(ops: ArrayOps, p, d, tol: float, max_iter: int) -> RDPoint:
-    """``beta -> inf``: the least ``I`` over encoders supported on each row's minimisers."""
+def _min_distortion_point(p: np.ndarray, d: np.ndarray, tol: float, max_iter: int) -> RDPoint:
+    """``beta -> inf``: the least ``I`` over encoders supported on each row's minimisers.
+
+    Solved on the host whatever the backend (:func:`~estimators._ba_solvers.solve_min_distortion`);
+    the certificate ``ln max c`` is evaluated here on the whole reproduction alphabet.
+    """
     row_min = d.min(axis=1, keepdims=True)
     best = d <= row_min + 1e-12 * max(1.0, float(np.abs(d).max()))
-    a = np.where(best, 0.0, -np.inf)
-    log_q = ops.asarray(np.full(d.shape[1], -math.log(d.shape[1])))
-    point, _ = _rd_point(ops, p, d, ops.asarray(a), math.inf, log_q, tol, max_iter)
+    sol = solvers.solve_min_distortion(p, best, tol=tol, max_iter=max_iter)
+    kern = best.astype(float)
+    z = kern @ sol.q
+    live = p > 0
+    with np.errstate(divide="ignore"):
+        log_c = np.log((p[live] / z[live]) @ kern[live])
+    # a row of zero mass that q does not reach copies the uniform pmf on its minimisers
+    served = np.where(z[:, None] > 0, kern * sol.q, kern)
+    enc = served / served.sum(axis=1, keepdims=True)
+    log_z = np.where(live, _log(z), 0.0)
+    point = _evaluate_rd(p, d, math.inf, enc, _log(sol.q), log_z, log_c, sol.iterations, tol)
     if not point.converged:
         _warn_unconverged("distortion_rate (D_min end point)", point.gap, tol, max_iter)
     return point

@@ -1,7 +1,8 @@
 """Testing aids shipped with the package.
 
 Hypothesis strategies for pmfs, joints, channels, distortion matrices, cascades,
-gate probabilities and bank posteriors (:mod:`estimators._strategies`), and
+gate probabilities and bank posteriors (:mod:`estimators._strategies`), a
+seeded generator of hard rate-distortion problems (``hard_rd_problem``), and
 samplers with known mutual information — correlated Gaussians, Student-t,
 additive uniform noise and MI-preserving transforms of them
 (:mod:`estimators._samplers`).
@@ -31,6 +32,7 @@ from estimators._strategies import (
     channels,
     distortion_matrices,
     gate_probabilities,
+    hard_rd_problem,
     joints,
     pmfs,
     posterior_rows,
@@ -45,6 +47,8 @@ __all__ = [
     "cascades",
     "gate_probabilities",
     "posterior_rows",
+    # seeded stress problems for the Blahut-Arimoto solvers
+    "hard_rd_problem",
     # samplers with known mutual information
     "Task",
     "GaussianTask",

@@ -19,7 +19,13 @@ from estimators.blahut_arimoto import (
     rate_distortion,
     rd_curve,
 )
-from estimators.testing import channels, distortion_matrices, joints, pmfs
+from estimators.testing import (
+    channels,
+    distortion_matrices,
+    hard_rd_problem,
+    joints,
+    pmfs,
+)
 
 LN2 = math.log(2.0)
 
@@ -490,25 +496,9 @@ def test_badly_scaled_model_falls_back_instead_of_dividing_by_zero(monkeypatch):
 
 
 def _hard_rd_problem(rng, kind: int):
-    """A source and distortion of one of five families, with 4 slopes (up to 2000) and a tolerance.
-
-    Sources Dirichlet(0.05 .. 1): rows of mass down to 1e-60 that the certificate must serve too;
-    distortion ranges up to ~100, so that ``beta d`` runs far past float range.
-    """
-    n, m = int(rng.integers(2, 40)), int(rng.integers(2, 40))
-    if kind == 0:
-        d = rng.random((n, m))
-    elif kind == 1:
-        d = rng.integers(0, 3, (n, m)).astype(float)
-    elif kind == 2:
-        d = rng.random((n, m)) ** 4 * 10
-    elif kind == 3:
-        d = np.abs(np.subtract.outer(np.arange(n) / n, np.arange(m) / m))
-    else:
-        d = np.subtract.outer(rng.random(n), rng.random(m)) ** 2 * rng.uniform(0.1, 100)
-    p = rng.dirichlet(np.full(n, rng.choice([0.05, 0.3, 1.0])))
-    p = np.where(p < 1e-200, 0.0, p)
-    return p / p.sum(), d, np.sort(10 ** rng.uniform(-2, 3.3, 4)), float(rng.choice([1e-2, 1e-6, 1e-10]))
+    """A source and distortion of :func:`~estimators.testing.hard_rd_problem`, 4 slopes (up to 2000) and a tolerance."""
+    p, d = hard_rd_problem(rng, kind)
+    return p, d, np.sort(10 ** rng.uniform(-2, 3.3, 4)), float(rng.choice([1e-2, 1e-6, 1e-10]))
 
 
 @pytest.mark.parametrize(
@@ -564,6 +554,61 @@ def test_numpy_kernels_through_torch_match_numpy():
     np.testing.assert_array_equal(ops.exp(small), np.exp(small))
     read_only = np.broadcast_to(np.linspace(-5.0, 0.0, 64), (128, 64))  # no torch warning (warnings are errors)
     np.testing.assert_allclose(ops.exp(read_only), np.exp(read_only), rtol=4e-16)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_float32_gram_is_accurate_and_declines_rows_it_cannot_resolve(backend):
+    """The float32 Hessian Gram: each entry within float32 rounding of the float64 one, relative to the
+    diagonal; a row of weight 1e-30 relative to the rest (its diagonal entry would round away) gets float64."""
+    from estimators._ba_backend import array_ops
+
+    ops = array_ops(backend)
+    rng = np.random.default_rng(5)
+    g = np.exp(-40.0 * rng.random((60, 300)))
+    w = np.exp(rng.uniform(-20.0, 0.0, 300))
+
+    def both(g, w):
+        single = ops.to_numpy(ops.gram(ops.asarray(g), ops.asarray(w), single=True))
+        double = ops.to_numpy(ops.gram(ops.asarray(g), ops.asarray(w)))
+        return np.triu(single), np.triu(double)
+
+    single, double = both(g, w)
+    scale = np.sqrt(np.outer(np.diag(double), np.diag(double)))
+    assert 0 < np.max(np.abs(single - double) / scale) < 300 * 2.0**-24
+    g[7] *= 1e-30
+    single, double = both(g, w)
+    np.testing.assert_array_equal(single, double)
+
+
+def test_block_steps_reach_the_optimum_of_full_steps(monkeypatch):
+    """Late Newton steps on the few coordinates still off (RDSlopes._block_step) are taken, and the curve
+    equals the one of full steps only, within the tolerance."""
+    from estimators import _ba_slopes
+
+    rng = np.random.default_rng(2)
+    p = rng.dirichlet(np.ones(120))
+    d = rng.random((120, 150))
+    betas = np.geomspace(1.0, 500.0, 25)
+    taken = []
+    block_step = _ba_slopes.RDSlopes._block_step
+
+    def counted(self, *args):
+        out = block_step(self, *args)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_ba_slopes.RDSlopes, "_block_step", counted)
+    for tol in (1e-2, 1e-8):
+        taken.clear()
+        blocks = rd_curve(p, d, betas, tol=tol)
+        assert sum(taken) >= 3
+        with monkeypatch.context() as m:
+            m.setattr(_ba_slopes, "BLOCK_GAP", -1.0)
+            full = rd_curve(p, d, betas, tol=tol)
+        assert blocks.converged.all() and full.converged.all()
+        lag_blocks = blocks.rates + betas * blocks.distortions
+        lag_full = full.rates + betas * full.distortions
+        np.testing.assert_allclose(lag_blocks, lag_full, atol=tol, rtol=0)
 
 
 def test_curve_encoders_are_dense_on_read():

@@ -42,9 +42,9 @@ def numeric_sum_rate(sx, noise, d):
                    bounds=[(0, 50)] * a.size, constraints=[{"type": "ineq", "fun": precision}],
                    options={"ftol": 1e-13, "maxiter": 500})
     # SLSQP may stop on "positive directional derivative" at its tolerance floor: accept
-    # any feasible end point (its value is then an upper bound on the optimum)
-    assert res.success or precision(res.x) >= -1e-9, res.message
-    assert precision(res.x) >= -1e-7
+    # any end point feasible to 1e-7 (its value is then within ~1e-7 of an upper bound on the optimum,
+    # far inside the comparisons' tolerance); a random draw stopped 6e-9 short of feasible
+    assert res.success or precision(res.x) >= -1e-7, res.message
     return 0.5 * math.log(sx / d) + res.fun
 
 
