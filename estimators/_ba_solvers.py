@@ -445,22 +445,29 @@ def _enter_mass(w: np.ndarray, z: np.ndarray, col: np.ndarray) -> float:
     def slope(t: float) -> float:
         return float(np.sum(w * (z - col) / ((1.0 - t) * z + t * col)))
 
-    lo, hi = 0.0, 1.0
     if slope(1.0 - 1e-15) <= 0.0:  # the column serves every row: all mass there
         return 1.0
     floor = 1e-300
     if slope(floor) >= 0.0:
         return floor
-    lo = floor
+    return _bisect(lambda t: slope(t) < 0.0, floor, 1.0)[0]
+
+
+def _bisect(below, lo: float, hi: float) -> tuple[float, float]:
+    """A bracket ``[lo, hi]``, relative width ``1e-3``, of where ``below`` turns false (true at ``lo``).
+
+    Geometric while the bracket spans more than a factor 4, so that roots
+    down to ``1e-300`` are found in ``ENTER_BISECTIONS`` steps.
+    """
     for _ in range(ENTER_BISECTIONS):
         mid = math.sqrt(lo * hi) if hi > 4.0 * lo else 0.5 * (lo + hi)
-        if slope(mid) < 0.0:
+        if below(mid):
             lo = mid
         else:
             hi = mid
         if hi - lo <= 1e-3 * lo:
             break
-    return lo
+    return lo, hi
 
 
 def _end_point_step(k: np.ndarray, w: np.ndarray, q: np.ndarray, z: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -523,15 +530,7 @@ def _ray_minimum(k: np.ndarray, w: np.ndarray, q: np.ndarray, u: np.ndarray, blo
     if slope(0.0) <= 0.0:  # F falls all the way: the column leaves
         x = point(0.0)
         return x / x.sum()
-    lo, hi = 1e-300 * t_max, t_max  # slope(lo) > 0, slope(hi) < 0
-    for _ in range(ENTER_BISECTIONS):
-        mid = math.sqrt(lo * hi) if hi > 4.0 * lo else 0.5 * (lo + hi)
-        if slope(mid) < 0.0:
-            hi = mid
-        else:
-            lo = mid
-        if hi - lo <= 1e-3 * lo:
-            break
+    _, hi = _bisect(lambda g: slope(g) >= 0.0, 1e-300 * t_max, t_max)  # slope(lo) > 0, slope(hi) < 0
     x = point(hi)
     return x / x.sum()
 
