@@ -58,6 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from estimators._ba_backend import ArrayOps
+from estimators._ba_solvers import _enter_mass as segment_minimum
 
 #: Unit roundoff of float32.
 U32 = 2.0**-24
@@ -305,6 +306,9 @@ class RDSlopes:
         """
         ops = self.ops
         x = self._model_minimiser(ks, z, c, q, single=gap > GRAM32_GAP and not crawling)
+        top = ops.argmax(c)
+        if ops.item(q[top]) == 0 and (x is None or ops.item(x[top]) == 0):
+            return self._vertex_step(ks, q, top)
         delta = None if x is None else x - q
         slope = math.inf if delta is None else -ops.item(ops.sum(c * delta))
         if not slope < 0:
@@ -344,6 +348,8 @@ class RDSlopes:
             f_ba = -ops.item(ops.sum(ops.xlogy(self.p, z_ba)))
             if f_ba < f_t + math.log(total) - 1e-12 * (1.0 + abs(f)) and ops.all(z_ba > Z_FLOOR):
                 q_t = q_ba
+            if crawling:  # a mass orders of magnitude short may serve rows below F's resolution
+                return self._vertex_step(ks, q_t, top)
         live = q_t > 0
         return q_t, (None if ops.all(live) else ops.nonzero(live))
 
@@ -415,6 +421,25 @@ class RDSlopes:
             fixed = now_fixed
         return None
 
+    def _vertex_step(self, ks, q, j: int):
+        """``q -> (1 - t) q + t e_j``, ``t`` minimising ``F`` on that segment; ``j`` has the largest ``c``.
+
+        For a mass that Newton's model leaves at zero, or grows only a few
+        times per step (``crawling``) while ``c`` is far above 1: rows of mass
+        ``1e-25`` served ``1e-53`` give it a ``c`` of ``1e37`` but move ``F``
+        below its float resolution, so neither the model nor an Armijo search
+        on ``F`` (nor a comparison with the Blahut-Arimoto step) sees them.
+        ``t`` comes from the sign of ``F``'s derivative along the segment,
+        which does see them (bisection, geometric over orders of magnitude).
+        """
+        ops = self.ops
+        z = q @ ks
+        t = segment_minimum(ops.to_numpy(self.p), ops.to_numpy(z), ops.to_numpy(ks[j]))
+        q_t = (1.0 - t) * q
+        q_t[j] += t
+        live = q_t > 0
+        return q_t, (None if ops.all(live) else ops.nonzero(live))
+
     def _extend(self, ks, q, delta, z_1, slope: float) -> float:
         """The step length past ``1`` along ``delta`` while ``F`` keeps falling steeply, else ``1``.
 
@@ -469,21 +494,25 @@ class RDSlopes:
         s = q.shape[0]
         base = ops.cholesky_apply(factor, ops.stack([r, ops.full(s, 1.0)], axis=1))
         fixed = ops.index_array(np.zeros(0, dtype=np.int64))  # none yet
-        for _ in range(QP_PASSES):
-            x, mu = self._pass(h, r, factor, base, fixed, s)
-            if x is None:
-                return None
-            # keep fixed where the multiplier is >= 0, fix the free coordinates that went negative
-            now_fixed = ops.nonzero((ops.mask(s, fixed) & ~ops.mask(s, fixed[mu < 0])) | (x < 0))
-            if now_fixed.shape[0] == fixed.shape[0] and ops.all(now_fixed == fixed):
-                break
-            if now_fixed.shape[0] >= s:
-                break
-            fixed = now_fixed
-        else:  # the passes cycle (an ill-conditioned model): the primal active-set method cannot
-            x = self._primal_active_set(h, r, factor, base, q)
-            if x is None:
-                return None
+        # a model scaled beyond float range overflows somewhere in the passes: declined below, not warned
+        with np.errstate(over="ignore", invalid="ignore"):
+            for _ in range(QP_PASSES):
+                x, mu = self._pass(h, r, factor, base, fixed, s)
+                if x is None:
+                    return None
+                # keep fixed where the multiplier is >= 0, fix the free coordinates that went negative
+                now_fixed = ops.nonzero((ops.mask(s, fixed) & ~ops.mask(s, fixed[mu < 0])) | (x < 0))
+                if now_fixed.shape[0] == fixed.shape[0] and ops.all(now_fixed == fixed):
+                    break
+                if now_fixed.shape[0] >= s:
+                    break
+                fixed = now_fixed
+            else:  # the passes cycle (an ill-conditioned model): the primal active-set method cannot
+                x = self._primal_active_set(h, r, factor, base, q)
+                if x is None:
+                    return None
+        if not math.isfinite(ops.item(ops.sum(x))):
+            return None
         x = ops.where(x > 0, x, 0.0)
         total = ops.item(ops.sum(x))
         return x / total if total > 0 and math.isfinite(total) else None
