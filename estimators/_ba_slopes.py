@@ -10,7 +10,7 @@ over pmfs ``q`` on the reproduction alphabet, with the row-rescaled kernel
 row 1; the rescaling shifts ``F`` by a constant). ``q`` is optimal when
 ``c(xhat) = sum_x p(x) K[x, xhat] / (Kq)(x) <= 1`` for every ``xhat``, with
 equality on the support, and Blahut's lower bound makes ``ln max c`` a
-certified gap for any ``q`` (see :mod:`estimators._ba_solvers`). Two facts make
+certified gap for any ``q`` (see :mod:`estimators._ba_solvers`). Three things make
 a curve cheap:
 
 1. Only the support of ``q`` needs the kernel in float64: ``F``, the encoder,
@@ -37,7 +37,15 @@ a curve cheap:
    the gap is positive. Far from the optimum the Blahut-Arimoto step is also
    tried beside Newton's, a crawling Newton step may be lengthened, and a
    start that stalls begins again from the uniform pmf (see the constants
-   ``BA_GAP``, ``CRAWL`` and ``STALL_STEPS``).
+   ``BA_GAP``, ``CRAWL`` and ``STALL_STEPS``). A mass serving only rows too
+   light for ``F`` to resolve (``p ~ 1e-25``) moves to the minimum of ``F``
+   towards its vertex, located by the sign of ``F``'s derivative
+   (:meth:`RDSlopes._vertex_step`).
+3. Cost: the Hessian's Gram (``n s^2``) dominates. While the gap is above
+   ``GRAM32_GAP`` it is formed in float32 (twice the speed; Newton with a
+   Hessian accurate to ~1e-7 converges as fast there), and once few
+   coordinates are still off (``BLOCK_GAP``) Newton steps are taken on that
+   block alone (``n |A|^2``, :meth:`RDSlopes._block_step`).
 
 The certificate does not depend on how ``q`` was found.
 
