@@ -226,8 +226,8 @@ class ArrayOps:
         return (k32 * w32[None, :]).sum(1)
 
     def gram(self, g, weights, single: bool = False):
-        """``(g w) @ (g w).T`` for ``g`` (s, n) and weights ``w`` (n,); the numpy result may hold only its
-        upper triangle (BLAS ``syrk``).
+        """``(g w) @ (g w).T`` for non-negative ``g`` (s, n) and weights ``w`` (n,); the numpy result may
+        hold only its upper triangle (BLAS ``syrk``).
 
         ``single``: the products in float32, about twice the speed. ``w`` is
         scaled to a largest entry of 1 and entries of ``g w`` below
