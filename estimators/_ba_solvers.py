@@ -239,7 +239,7 @@ def newton_round(ops: ArrayOps, make_oracle, log_x, excess, *, tol: float, budge
             ops, make_oracle(idx), x, tol=0.25 * tol, budget=budget - steps, guess_drops=guess_drops
         )
         steps += used
-        if done or keep is None:
+        if done or keep is None or keep.shape[0] == 0:  # none kept: the round was lost to overflow
             break
         idx, x = idx[keep], x[keep]
         x = x / ops.sum(x)

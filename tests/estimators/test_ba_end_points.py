@@ -59,3 +59,13 @@ def test_end_point_certified_on_large_tied_distortions(seed):
         p = rng.dirichlet(np.full(100, 0.05))
         p = np.where(p < 1e-200, 0.0, p)
         _check_end_point(p / p.sum(), d, 1e-9)
+
+
+@pytest.mark.parametrize(("seed", "index"), [(5, 186), (7, 276)])
+def test_end_point_certified_where_the_host_solver_stalls(seed, index):
+    # masses of 1e-13 .. 1e-15 block the host solver's relative Newton steps at ~1e-12 of their length
+    # (gaps 0.12 and 0.19 at max_iter); the finite-slope solver on the 0/1 kernel takes over
+    rng = np.random.default_rng(seed)
+    for i in range(index + 1):
+        p, d = hard_rd_problem(rng, i % 5)
+    _check_end_point(p, d, 1e-9)
