@@ -66,7 +66,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from estimators._ba_backend import ArrayOps
-from estimators._ba_solvers import _enter_mass as segment_minimum
+from estimators._ba_solvers import segment_minimum
 
 #: Unit roundoff of float32.
 U32 = 2.0**-24

@@ -348,7 +348,7 @@ def rd_encoder(ops: ArrayOps, kern: Kernel, log_q, log_z):
 END_POINT_RIDGE = 1e-12
 #: A Newton step ``u`` in (0, 1) grows a mass by ``1 / (1 - u)`` (exact for ``-p ln q + a q``), ``u`` capped here.
 GROWTH_CAP = 0.99
-#: Bisection steps of the entering mass (:func:`_enter_mass`): ``t`` in ``[1e-300, 1]`` to a relative ``1e-3``.
+#: Bisection steps of the entering mass (:func:`segment_minimum`): ``t`` in ``[1e-300, 1]`` to a relative ``1e-3``.
 ENTER_BISECTIONS = 80
 
 
@@ -380,7 +380,7 @@ def solve_min_distortion(p: np.ndarray, best: np.ndarray, *, tol: float, max_ite
        of ``p ~ 1e-60`` alone get steps as accurate as the large ones (a Hessian
        in ``q`` spans 120 decades there).
     3. A column with ``c > 1`` enters with the mass that minimises ``F`` along
-       the segment to its vertex (:func:`_enter_mass`), which has the scale of
+       the segment to its vertex (:func:`segment_minimum`), which has the scale of
        the rows it serves, however small. A Newton step that would empty a
        column stops at the minimum of ``F`` on its ray (:func:`_ray_minimum`),
        which empties it only where ``F`` falls all the way; masses grow by
@@ -429,17 +429,21 @@ def _enter(k: np.ndarray, w: np.ndarray, q: np.ndarray, z: np.ndarray, j: int) -
     col = k[:, j]
     if float((w / z) @ col) <= 1.0:
         return q, z
-    t = _enter_mass(w, z, col)
+    t = segment_minimum(w, z, col)
     q = (1.0 - t) * q
     q[j] += t
     return q, (1.0 - t) * z + t * col
 
 
-def _enter_mass(w: np.ndarray, z: np.ndarray, col: np.ndarray) -> float:
-    r"""The root ``t`` of :math:`\phi'(t) = \sum_x w(x) (z_x - k_x) / ((1 - t) z_x + t k_x)` (``phi'(0) < 0``).
+def segment_minimum(w: np.ndarray, z: np.ndarray, col: np.ndarray) -> float:
+    r"""The minimiser ``t`` of :math:`\phi(t) = -\sum_x w(x) \ln((1 - t) z_x + t k_x)` on ``[0, 1]``.
 
-    ``phi`` is ``F`` along the segment to the vertex of the column ``k``;
-    bisection, geometric while the bracket spans orders of magnitude.
+    ``phi`` is ``F`` along the segment from ``q`` (``z = Kq > 0``) to the
+    vertex of the column ``k``. Located from the sign of ``phi'``, which
+    resolves rows far below ``phi``'s own float resolution: bisection,
+    geometric while the bracket spans orders of magnitude. ``1`` where
+    ``phi`` falls all the way, ``1e-300`` where it does not fall (``phi'(0) >= 0``).
+    Used by the end point's solver and by :meth:`estimators._ba_slopes.RDSlopes._vertex_step`.
     """
 
     def slope(t: float) -> float:
