@@ -662,19 +662,24 @@ class IBSolution:
     converged: bool
 
 
-def ib_measures(ops: ArrayOps, p_xy, log_enc):
+def ib_measures(ops: ArrayOps, p_xy, log_enc, enc=None):
     """``(I(X;T), I(T;Y), log p(t), log p(y|t))`` of the encoder ``exp(log_enc)[x, t]``.
 
     Both informations come from entropies with ``0 log 0 = 0``:
     ``I(X;T) = H(T) - H(T|X)`` and ``I(T;Y) = H(T) + H(Y) - H(T,Y)``.
     ``log p(y|t)`` is ``-inf`` where ``p(t, y) = 0`` (rows of unused ``t`` included).
+    ``enc``, where the caller has it, is ``exp(log_enc)`` with ``log_enc``
+    finite (``LOG_ZERO`` for zeros): ``H(T|X)`` is then a plain product.
     """
     p_x = ops.sum(p_xy, axis=1)
-    enc = ops.exp(log_enc)
+    if enc is None:
+        enc = ops.exp(log_enc)
+        h_t_x = -ops.sum(p_x * ops.sum(ops.xlogy(enc, enc), axis=1))
+    else:
+        h_t_x = -ops.sum(p_x * ops.sum(enc * log_enc, axis=1))
     p_t = p_x @ enc
     p_ty = enc.T @ p_xy
     h_t = -ops.sum(ops.xlogy(p_t, p_t))
-    h_t_x = -ops.sum(p_x * ops.sum(ops.xlogy(enc, enc), axis=1))
     p_y = ops.sum(p_xy, axis=0)
     h_y = -ops.sum(ops.xlogy(p_y, p_y))
     h_ty = -ops.sum(ops.xlogy(p_ty, p_ty))
@@ -696,12 +701,11 @@ def solve_ib(ops: ArrayOps, p_xy, beta: float, log_enc, *, tol: float, max_iter:
     live_x = p_x > 0
     p_y_x = p_xy / ops.where(live_x, p_x, 1.0)[:, None]
     neg_h = ops.sum(ops.xlogy(p_y_x, p_y_x), axis=1)
-    h_y = -ops.item(ops.sum(ops.xlogy(ops.sum(p_xy, axis=0), ops.sum(p_xy, axis=0))))
     rate, rel, log_pt, log_py_t = ib_measures(ops, p_xy, log_enc)
     lag = rate - beta * rel
     for it in range(1, max_iter + 1):
         # one exp per iteration: logs of unused t (and of p(y|t) = 0) are LOG_ZERO, not -inf, so
-        # that enc * log_enc is 0 there and the encoder's entropy needs no xlogy
+        # that enc * log_enc is 0 there and H(T|X) needs no xlogy
         cross = p_y_x @ ops.where(log_py_t > -math.inf, log_py_t, LOG_ZERO).T
         # a row of p(x) = 0 has p(y|x) = 0 and neg_h = 0: its encoder is p(t), as the Lagrangian wants
         logits = ops.where(log_pt > -math.inf, log_pt, LOG_ZERO)[None, :] - beta * (neg_h[:, None] - cross)
@@ -710,14 +714,7 @@ def solve_ib(ops: ArrayOps, p_xy, beta: float, log_enc, *, tol: float, max_iter:
         total = ops.sum(e, axis=1)[:, None]
         enc = e / total
         log_enc = logits - (top + ops.log(total))
-        p_t = p_x @ enc
-        p_ty = enc.T @ p_xy
-        h_t = -ops.item(ops.sum(ops.xlogy(p_t, p_t)))
-        h_t_x = -ops.item(ops.sum(p_x * ops.sum(enc * log_enc, axis=1)))
-        h_ty = -ops.item(ops.sum(ops.xlogy(p_ty, p_ty)))
-        rate, rel = h_t - h_t_x, h_t + h_y - h_ty
-        log_pt = ops.log(p_t)
-        log_py_t = ops.log(p_ty) - ops.where(p_t > 0, log_pt, 0.0)[:, None]
+        rate, rel, log_pt, log_py_t = ib_measures(ops, p_xy, log_enc, enc)
         new_lag = rate - beta * rel
         if abs(lag - new_lag) <= tol:
             return IBSolution(log_enc, new_lag, rate, rel, it, True)
