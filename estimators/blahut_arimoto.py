@@ -577,21 +577,33 @@ def _min_distortion_point(ops: ArrayOps, p: np.ndarray, d: np.ndarray, tol: floa
     best = d <= row_min + 1e-12 * max(1.0, float(np.abs(d).max()))
     kern = best.astype(float)
     live = p > 0
-    q, iterations = _end_point_log_domain(ops, p, best, tol, min(max_iter, END_POINT_FAST_ITER))
-    log_c = _end_point_log_c(p, kern, q) if q is not None else np.array([math.inf])
-    if not np.max(log_c) <= tol:
-        fallback = solvers.solve_min_distortion(p, best, tol=tol, max_iter=max_iter)
-        q, iterations = fallback.q, iterations + fallback.iterations
-        log_c = _end_point_log_c(p, kern, q)
-    if not np.max(log_c) <= tol:
-        slope = _ba_slopes.RDSlopes(ops, p, np.where(best, 0.0, END_POINT_EXCESS)).solve(1.0, tol, max_iter)
-        if slope is not None:
-            q_slope = np.zeros(d.shape[1])
-            q_slope[slope.support] = slope.encoder[1]
-            log_c_slope = _end_point_log_c(p, kern, q_slope)
-            if np.max(log_c_slope) < np.max(log_c):
-                q, log_c = q_slope, log_c_slope
-            iterations += slope.iterations
+
+    def log_domain():
+        return _end_point_log_domain(ops, p, best, tol, min(max_iter, END_POINT_FAST_ITER))
+
+    def host():
+        sol = solvers.solve_min_distortion(p, best, tol=tol, max_iter=max_iter)
+        return sol.q, sol.iterations
+
+    def finite_slope():
+        sol = _ba_slopes.RDSlopes(ops, p, np.where(best, 0.0, END_POINT_EXCESS)).solve(1.0, tol, max_iter)
+        if sol is None:
+            return None, max_iter
+        q = np.zeros(d.shape[1])
+        q[sol.support] = sol.encoder[1]
+        return q, sol.iterations
+
+    q, log_c, iterations = None, np.array([math.inf]), 0
+    for solve in (log_domain, host, finite_slope):  # the first that certifies, else the best
+        found, used = solve()
+        iterations += used
+        if found is None:
+            continue
+        found_log_c = _end_point_log_c(p, kern, found)
+        if np.max(found_log_c) < np.max(log_c):
+            q, log_c = found, found_log_c
+        if np.max(log_c) <= tol:
+            break
     z = kern @ q
     # a row of zero mass that q does not reach copies the uniform pmf on its minimisers
     served = np.where(z[:, None] > 0, kern * q, kern)
