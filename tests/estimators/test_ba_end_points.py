@@ -69,3 +69,20 @@ def test_end_point_certified_where_the_host_solver_stalls(seed, index):
     for i in range(index + 1):
         p, d = hard_rd_problem(rng, i % 5)
     _check_end_point(p, d, 1e-9)
+
+
+def test_end_point_rate_matches_a_conic_solver():
+    """R(D_min) is the least -sum_x p(x) ln sum_{A_x} q over the simplex: cvxpy (an exponential-cone
+    solver, independent of all three of ours) finds the same value on tied and tiny-mass problems."""
+    import cvxpy as cp
+
+    rng = np.random.default_rng(8)
+    for i in range(40):
+        p, d = hard_rd_problem(rng, 1 if i % 2 else i % 5)
+        top = _check_end_point(p, d, 1e-10)
+        best = (d <= d.min(axis=1, keepdims=True) + 1e-12 * max(1.0, float(np.abs(d).max()))).astype(float)
+        live = p > 1e-12  # rows lighter than the conic solver's accuracy are left out of its objective
+        q = cp.Variable(d.shape[1], nonneg=True)
+        problem = cp.Problem(cp.Minimize(-p[live] @ cp.log(best[live] @ q)), [cp.sum(q) == 1])
+        problem.solve()
+        assert top.rate == pytest.approx(problem.value, abs=1e-6)
