@@ -178,7 +178,9 @@ class ArrayOps:
                 return np.linalg.lstsq(a, b, rcond=None)[0]
         t = self._torch
         x, info = t.linalg.solve_ex(a, b)
-        if int(info) != 0 or not bool(t.isfinite(x).all()):
+        # a non-finite system gives non-finite x, as numpy's does (LAPACK's lstsq rejects it)
+        finite = bool(t.isfinite(a).all()) and bool(t.isfinite(b).all())
+        if finite and (int(info) != 0 or not bool(t.isfinite(x).all())):
             x = t.linalg.lstsq(a.cpu(), b.cpu()).solution.to(a.device)
         return x
 

@@ -626,6 +626,23 @@ def test_masses_serving_rows_below_float_resolution_of_f_are_revived(seed, index
     assert point.converged and point.iterations < 50
 
 
+def test_solve_of_a_non_finite_system_is_non_finite_on_both_backends():
+    """An overflowed Newton system: numpy's solve returns NaN, and torch's must not fall through to
+    LAPACK's least squares, which rejects it (it crashed the torch D_min end point of seed 7, problem 276)."""
+    from estimators._ba_backend import array_ops
+
+    a = np.array([[np.nan, 1.0], [1.0, 2.0]])
+    b = np.ones((2, 2))
+    for backend in ("numpy", "torch"):
+        ops = array_ops(backend)
+        with np.errstate(invalid="ignore"):
+            x = ops.to_numpy(ops.solve(ops.asarray(a), ops.asarray(b)))
+        assert not np.all(np.isfinite(x))
+    ops = array_ops("torch")  # a singular finite system still gets least squares
+    x = ops.to_numpy(ops.solve(ops.asarray(np.ones((2, 2))), ops.asarray(np.ones((2, 1)))))
+    np.testing.assert_allclose(np.ones((2, 2)) @ x, np.ones((2, 1)))
+
+
 def test_curve_encoders_are_dense_on_read():
     rng = np.random.default_rng(3)
     p, d = rng.dirichlet(np.ones(30)), rng.random((30, 50))
