@@ -329,17 +329,7 @@ class RDSlopes:
                 delta[j] += 1.0
             slope = -ops.item(ops.sum(c * delta))
         f = -ops.item(ops.sum(ops.xlogy(self.p, z)))
-        t = 1.0
-        while True:
-            q_t = q + t * delta
-            q_t = ops.where(q_t > 0, q_t, 0.0)
-            z_t = q_t @ ks
-            f_t = -ops.item(ops.sum(ops.xlogy(self.p, z_t)))
-            # the rounding allowance lets quadratic convergence finish below float resolution of F; no row
-            # may underflow (a row of negligible mass can, at no visible cost in F)
-            if t < 1e-12 or (f_t <= f + 1e-4 * t * slope + 8e-16 * (1.0 + abs(f)) and ops.all(z_t > Z_FLOOR)):
-                break
-            t *= 0.5
+        t, q_t, z_t, f_t, _ = self._armijo(ks, q, delta, f, slope, mass=False, t_min=1e-12)
         if crawling and t == 1.0:
             t = self._extend(ks, q, delta, z_t, slope)
             if t > 1.0:
@@ -358,8 +348,7 @@ class RDSlopes:
                 q_t = q_ba
             if crawling:  # a mass orders of magnitude short may serve rows below F's resolution
                 return self._vertex_step(ks, q_t, top)
-        live = q_t > 0
-        return q_t, (None if ops.all(live) else ops.nonzero(live))
+        return self._kept(q_t)
 
     def _block_step(self, ks, z, c, q, threshold: float):
         """A Newton step on the few coordinates whose ``c`` is off, or ``None`` where none is cheap.
@@ -394,20 +383,36 @@ class RDSlopes:
         if not slope < 0:
             return None
         f = -ops.item(ops.sum(ops.xlogy(self.p, z))) + 1.0
+        _, q_t, _, _, accepted = self._armijo(ks, q, delta, f, slope, mass=True, t_min=1e-6)
+        return self._kept(q_t / ops.sum(q_t)) if accepted else None
+
+    def _armijo(self, ks, q, delta, f: float, slope: float, *, mass: bool, t_min: float):
+        """Backtracking from ``t = 1`` along ``delta``: ``(t, q_t, z_t, f_t, accepted)``.
+
+        ``f_t`` is ``F(q_t)``, plus ``sum q_t`` where ``mass`` (the objective
+        ``G`` of :meth:`_block_step`); a point is accepted where it falls by
+        Armijo's amount and no row underflows (a row of negligible mass can, at
+        no visible cost in ``F``). The rounding allowance lets quadratic
+        convergence finish below the float resolution of ``F``. Below ``t_min``
+        the last point tried is returned, not accepted.
+        """
+        ops = self.ops
         t = 1.0
         while True:
             q_t = q + t * delta
             q_t = ops.where(q_t > 0, q_t, 0.0)
             z_t = q_t @ ks
-            f_t = -ops.item(ops.sum(ops.xlogy(self.p, z_t))) + ops.item(ops.sum(q_t))
+            f_t = -ops.item(ops.sum(ops.xlogy(self.p, z_t))) + (ops.item(ops.sum(q_t)) if mass else 0.0)
             if f_t <= f + 1e-4 * t * slope + 8e-16 * (1.0 + abs(f)) and ops.all(z_t > Z_FLOOR):
-                break
-            if t < 1e-6:
-                return None
+                return t, q_t, z_t, f_t, True
+            if t < t_min:
+                return t, q_t, z_t, f_t, False
             t *= 0.5
-        q_t = q_t / ops.sum(q_t)
-        live = q_t > 0
-        return q_t, (None if ops.all(live) else ops.nonzero(live))
+
+    def _kept(self, q):
+        """``q`` and the indices of its positive entries (``None``: all are)."""
+        live = q > 0
+        return q, (None if self.ops.all(live) else self.ops.nonzero(live))
 
     def _bound_qp(self, h, r):
         """``argmin 1/2 x'Hx - r'x`` over ``x >= 0`` by primal-dual active-set passes, or ``None``."""
@@ -445,8 +450,7 @@ class RDSlopes:
         t = segment_minimum(ops.to_numpy(self.p), ops.to_numpy(z), ops.to_numpy(ks[j]))
         q_t = (1.0 - t) * q
         q_t[j] += t
-        live = q_t > 0
-        return q_t, (None if ops.all(live) else ops.nonzero(live))
+        return self._kept(q_t)
 
     def _extend(self, ks, q, delta, z_1, slope: float) -> float:
         """The step length past ``1`` along ``delta`` while ``F`` keeps falling steeply, else ``1``.
