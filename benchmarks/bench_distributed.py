@@ -7,7 +7,7 @@ Run from the repository root::
 
 Rows, all in this one run and on the same config:
 
-- ``in-process``: :func:`inl.train.train` (one thread);
+- ``in-process``: :func:`inl._training.train` (one thread);
 - ``distributed (cold)``: :func:`inl.distributed.run_distributed`, the first call
   of this process, so its start-up includes the fork server importing torch;
 - ``distributed (warm)``: a second call, ranks forked from the running server.
@@ -40,7 +40,7 @@ import networkx as nx  # noqa: E402
 import torch  # noqa: E402
 
 from inl.distributed import _free_port, _start_context, run_distributed  # noqa: E402
-from inl.train import INLConfig, train  # noqa: E402
+from inl._training import INLConfig, train  # noqa: E402
 
 
 def _row(name: str, run, total: float) -> dict:

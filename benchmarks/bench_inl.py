@@ -5,7 +5,7 @@ Run from the repository root::
     python benchmarks/bench_inl.py                 # 12 nodes x 30 epochs, 24 and 48 nodes x 5 epochs
     python benchmarks/bench_inl.py --threads 2 --epochs-large 10
 
-Each row is one full ``inl.train.train`` run of the default configuration
+Each row is one full ``inl._training.train`` run of the default configuration
 (synthetic views, 2000 training samples, batch 128, latent width 8) on the
 given number of nodes. ``s/epoch`` is the median epoch (training pass plus the
 held-out evaluation that fills the history); ``samples/s`` counts training
@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from inl.train import INLConfig, train  # noqa: E402
+from inl._training import INLConfig, train  # noqa: E402
 
 
 def bench(n_nodes: int, mode: str, epochs: int, threads: int) -> dict:

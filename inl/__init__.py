@@ -7,8 +7,8 @@ over a capacity-aware shortest-path tree (D-INL), with finite-rate stochastic
 gates aggregating at the nodes. ``inl`` writes run logs (JSON Lines, schema
 version 1) and does not import ``ratebound``.
 
-The trainer itself is ``inl.train.train`` (not re-exported here: the name would
-clash with the submodule ``inl.train``).
+``from inl import INLConfig, train`` gives the config class and the trainer
+function (the implementation lives in the private module ``inl._training``).
 """
 
 from estimators._lazy import lazy_exports
@@ -38,13 +38,14 @@ _EXPORTS = {
     "ExchangeCounter": "accounting",
     "closed_form_exchange": "accounting",
     # training
-    "INLConfig": "train",
-    "INLRun": "train",
-    "evaluate": "train",
-    "build_routing": "train",
-    "build_network": "train",
-    "batch_order": "train",
-    "TrainingDiverged": "train",
+    "INLConfig": "_training",
+    "train": "_training",
+    "INLRun": "_training",
+    "evaluate": "_training",
+    "build_routing": "_training",
+    "build_network": "_training",
+    "batch_order": "_training",
+    "TrainingDiverged": "_training",
     # one process per node
     "run_distributed": "distributed",
     "DistributedTrainingError": "distributed",

@@ -1,6 +1,6 @@
 """``ratebound train CONFIG.toml``: one INL run, appended to a run log.
 
-The TOML file holds the fields of :class:`inl.train.INLConfig` at top level (a
+The TOML file holds the fields of :class:`inl._training.INLConfig` at top level (a
 ``[dataset_params]`` table for the dataset options) and optionally
 ``log = "runs.jsonl"``, relative to the config file. Example::
 
@@ -81,7 +81,7 @@ def logged_run_ids(log: Path) -> set[str]:
 
 def run(args: argparse.Namespace) -> int:
     from inl.runlog import append_record
-    from inl.train import INLConfig, run_id, train
+    from inl._training import INLConfig, run_id, train
 
     table, log = load_config(args.config)
     overrides = {k: getattr(args, k) for k in ("seed", "mode", "epochs") if getattr(args, k) is not None}

@@ -1,6 +1,6 @@
 """In-network learning across processes: one process per graph node over ``torch.distributed``.
 
-The same training as :func:`inl.train.train`, on the same models
+The same training as :func:`inl._training.train`, on the same models
 (:class:`inl.model.INLNetwork`, one :class:`inl.model.NodeModule` per node) and
 the same routing, but every node lives in its own process: rank ``r`` hosts node
 ``r``, so ``world_size = n_nodes``. For each mini-batch, along every routing edge
@@ -20,22 +20,22 @@ Each node then back-propagates its own share :func:`inl.model.node_objective`
 plus the received errors, sends the errors of its inputs to its children and
 steps its own Adam optimizer on its own parameters. Summed over the nodes this
 is exactly the gradient of the in-process objective, so every rank reproduces
-its part of :func:`inl.train.train` step by step:
+its part of :func:`inl._training.train` step by step:
 
 - initialisation: every rank builds the network with
-  :func:`inl.train.build_network` (per-node generators
+  :func:`inl._training.build_network` (per-node generators
   ``torch_generator(seed, "init", v)``) and keeps only its node's module;
 - sampling noise: node ``v`` draws its reparameterisation and Gumbel noise from
   ``torch_generator(seed, "noise", v)`` (:func:`inl.model.node_generators`), as
   in process;
-- data order: :func:`inl.train.batch_order` of ``(seed, epoch)``, the same on
+- data order: :func:`inl._training.batch_order` of ``(seed, epoch)``, the same on
   every rank.
 
 The final parameters therefore equal the in-process ones up to float rounding
 (the order of a few gradient sums). Rank 0 gathers the trained node modules, the
 exchange counts and the per-node statistics, rebuilds the whole network and
-writes the record with :func:`inl.train.build_record`, so the record has the
-schema of :func:`inl.train.train`'s plus a ``distributed`` entry (world size,
+writes the record with :func:`inl._training.build_record`, so the record has the
+schema of :func:`inl._training.train`'s plus a ``distributed`` entry (world size,
 backend and the bytes handed to the communication layer, per edge). The
 exchange accounting is the trainer's own (:class:`inl.accounting.ExchangeCounter`
 on the edge tensors); independently, every tensor passed to ``isend`` is counted
@@ -95,7 +95,7 @@ from estimators._files import atomic_replace
 from estimators._validation import positive_float, positive_int
 from inl.accounting import ExchangeCounter
 from inl.model import batch_gate_rate, node_generators, node_objective
-from inl.train import (
+from inl._training import (
     INLConfig,
     INLRun,
     Setup,
@@ -375,7 +375,7 @@ def train_rank(
 
     Call on every rank of a group of ``config.n_nodes`` processes (after
     :func:`init_from_env` or ``torch.distributed.init_process_group``). Returns
-    the whole run (:class:`inl.train.INLRun`, record included) on rank 0 and
+    the whole run (:class:`inl._training.INLRun`, record included) on rank 0 and
     ``None`` elsewhere; nothing is written.
 
     Parameters
@@ -387,7 +387,7 @@ def train_rank(
         The group to communicate in (default: the default group); its ranks must
         be the global ranks ``0 .. world_size - 1``.
     graph : networkx.Graph, optional
-        A user network, as in :func:`inl.train.train` (the same on every rank).
+        A user network, as in :func:`inl._training.train` (the same on every rank).
     backend : str
         Recorded in the record's ``distributed`` entry.
     progress : bool
@@ -626,7 +626,7 @@ def run_distributed(
 
     Spawns ``config.n_nodes`` processes (``multiprocessing`` spawn) that meet on
     loopback (``127.0.0.1``, a free port); rank ``r`` hosts node ``r``. The
-    result equals :func:`inl.train.train`'s up to float rounding: same
+    result equals :func:`inl._training.train`'s up to float rounding: same
     initialisation, noise, data order and hence parameters, exchange and record,
     plus the record's ``distributed`` entry with the bytes handed to gloo
     (``comm_bytes_total`` equals ``exchange_bytes_total``; ``comm_bytes_per_edge``
@@ -644,7 +644,7 @@ def run_distributed(
     deadline : float, optional
         Seconds the whole run may take (start-up included); ``None`` for no limit.
     graph : networkx.Graph, optional
-        A user network, as in :func:`inl.train.train`.
+        A user network, as in :func:`inl._training.train`.
     log : path, optional
         A JSONL run log to which rank 0 appends the record (atomically, only on success).
     progress : bool
@@ -668,7 +668,7 @@ def run_distributed(
         ``model`` is the whole network rebuilt from the nodes' trained
         parameters; ``history`` adds, per rank, ``comm_seconds`` (wall time
         blocked in send/receive) and ``cpu_seconds`` (process CPU time) to
-        :func:`inl.train.train`'s fields.
+        :func:`inl._training.train`'s fields.
 
     Raises
     ------

@@ -102,8 +102,8 @@ class Settings:
         return replace(self, seeds=int(seeds))
 
     def config(self, variant: str, seed: int):
-        """The :class:`inl.train.INLConfig` of one run."""
-        from inl.train import INLConfig
+        """The :class:`inl._training.INLConfig` of one run."""
+        from inl._training import INLConfig
 
         rate = variant == "tree_rate"
         return INLConfig(
@@ -129,7 +129,7 @@ def train_all(settings: Settings, log_path: Path, *, progress: bool = True) -> d
 
     Returns ``{variant: [INLRun, ...]}``.
     """
-    from inl.train import train
+    from inl._training import train
 
     runs: dict[str, list] = {v: [] for v in VARIANTS}
     lines: list[str] = []
@@ -384,7 +384,7 @@ def _differences(settings: Settings, s: dict) -> list[str]:
 
 
 def _choices(settings: Settings) -> list[str]:
-    """The choices that are ours, read from the runs' actual :class:`inl.train.INLConfig`."""
+    """The choices that are ours, read from the runs' actual :class:`inl._training.INLConfig`."""
     c = settings.config("tree_rate", 0)
     low, high = (x / 1e6 for x in c.capacity_range)
     return [

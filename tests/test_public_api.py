@@ -24,8 +24,17 @@ DESIGN = {
         "gaussian_ceo_sum_rate", "vector_gaussian_ceo_sum_rate", "aggregation_sum_rate",
         "independent_sum_rate", "gradient_statistics", "CEOResult", "load_runs", "RunRecord",
     ],
-    "inl": ["random_network", "shortest_path_tree", "dense_routing", "INLConfig", "run_distributed"],
+    "inl": ["random_network", "shortest_path_tree", "dense_routing", "INLConfig", "train", "run_distributed"],
 }
+
+
+def test_from_inl_import_train_gives_the_function():
+    """Regression: ``from inl import train`` gave the submodule ``inl.train``."""
+    from inl import INLConfig, train
+
+    assert callable(train) and not isinstance(train, type(importlib))
+    run = train(INLConfig(n_nodes=3, epochs=1, dataset_params={"n_train": 60, "n_test": 40}), progress=False)
+    assert run.record["n_train"] == 60
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from inl.accounting import ExchangeCounter, closed_form_exchange
 from inl.topology import dense_routing, random_network, shortest_path_tree
-from inl.train import INLConfig, train
+from inl._training import INLConfig, train
 
 TINY = dict(n_nodes=6, epochs=2, batch_size=16, latent_width=3, hidden_width=8, threads=1,
             dataset_params={"n_train": 50, "n_test": 30, "view_dim": 2})

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-import inl.train
+import inl._training
 from inl.runlog import append_record, check_record, read_records
 from ratebound.cli import main
 from ratebound.runs import load_runs
@@ -61,7 +61,7 @@ def test_interrupt_during_training_leaves_log_intact(config_path, monkeypatch, c
         calls.append(1)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(inl.train, "_train_epoch", interrupted)
+    monkeypatch.setattr(inl._training, "_train_epoch", interrupted)
     assert main(["train", str(config_path), "--no-progress"]) == 130
     assert calls and log.read_bytes() == before
     assert "interrupted" in capsys.readouterr().err

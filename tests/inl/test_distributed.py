@@ -18,7 +18,7 @@ import pytest
 from inl.accounting import closed_form_exchange
 from inl.distributed import DistributedTrainingError, run_distributed
 from inl.runlog import append_record, read_records
-from inl.train import INLConfig, build_network, prepare, train
+from inl._training import INLConfig, build_network, prepare, train
 
 TINY = dict(n_nodes=5, epochs=2, batch_size=64, latent_width=4, hidden_width=16, threads=1,
             beta_latent=1e-3, beta_gate=1e-2, dataset_params={"n_train": 256, "n_test": 128, "n_classes": 4})

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from inl.train import INLConfig, INLRun, batch_order, evaluate, prepare, run_id, train
+from inl._training import INLConfig, INLRun, batch_order, evaluate, prepare, run_id, train
 
 SMALL = dict(n_nodes=6, epochs=6, batch_size=32, latent_width=4, hidden_width=16, threads=1, lr=1e-2,
              dataset_params={"n_train": 400, "n_test": 300, "n_classes": 4})
@@ -92,7 +92,7 @@ def test_record_is_bit_identical_in_another_process():
     config = INLConfig(mode="dense", **{**SMALL, "epochs": 1, "n_nodes": 4,
                                          "dataset_params": {"n_train": 60, "n_test": 30}})
     script = (
-        "import json, sys; from inl.train import INLConfig, train; "
+        "import json, sys; from inl._training import INLConfig, train; "
         "config = INLConfig.from_dict(json.loads(sys.argv[1])); "
         "print(json.dumps(train(config, progress=False).record, sort_keys=True))"
     )
