@@ -46,7 +46,8 @@ def test_good_records_load_with_unknown_fields_kept(write_jsonl):
         ({"context_pmf": [0.5, 0.5], "gate_distortion": [[0.1, 0.2]]}, "gate_distortion", "one row per context"),
         ({"gate_rate": -0.1}, "gate_rate", ">= 0"),
         ({"config": [1, 2]}, "config", "JSON object"),
-        ({"schema_version": 2}, "schema_version", "unsupported"),
+        ({"schema_version": 3}, "schema_version", "unsupported"),
+        ({"schema_version": 0}, "schema_version", ">= 1"),
         ({"supersample_id": 1.5}, "supersample_id", "string or an integer"),
     ],
 )
@@ -96,13 +97,16 @@ def test_several_files_in_order(write_jsonl):
 
 def test_append_run_round_trips_and_is_atomic(tmp_path):
     path = tmp_path / "sub" / "log.jsonl"
+    with pytest.raises(FileNotFoundError, match="does not exist"):  # the writer makes no directories
+        append_run(path, {"run_id": "r1", "n_train": 5})
+    path.parent.mkdir()
     append_run(path, {"run_id": "r1", "n_train": 5, "my_field": [1, 2]})
     path.write_text(path.read_text().rstrip("\n"))  # a log without final newline stays valid
     record = RunRecord(run_id="r2", n_train=7, train_loss=0.25, extra={"k": "v"})
     append_run(path, record)
     runs = load_runs(path)
     assert [r.run_id for r in runs] == ["r1", "r2"]
-    assert runs[0].extra == {"my_field": [1, 2]} and runs[0].schema_version == 1
+    assert runs[0].extra == {"my_field": [1, 2]} and runs[0].schema_version == 2
     assert runs[1].train_loss == 0.25 and runs[1].extra == {"k": "v"}
     assert sorted(p.name for p in path.parent.iterdir()) == ["log.jsonl"]  # no temporary left
     before = path.read_bytes()
@@ -113,7 +117,7 @@ def test_append_run_round_trips_and_is_atomic(tmp_path):
 
 def test_parse_record_reports_without_raising():
     record, problems = parse_record({**GOOD, "train_loss": float("inf")}, "x:1")
-    assert record is None and problems == ["x:1: train_loss: must be a finite number, got inf"]
+    assert record is None and problems == ["x:1: train_loss: is not finite (inf); must be a finite number"]
 
 
 json_values = st.recursive(
