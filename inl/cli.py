@@ -80,7 +80,7 @@ def logged_run_ids(log: Path) -> set[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inl.runlog import append_record
+    from inl.runlog import DuplicateRunError, append_record
     from inl._training import INLConfig, run_id, train
 
     table, log = load_config(args.config)
@@ -99,7 +99,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.processes == 1:
         result = train(config, progress=not args.no_progress)
-        append_record(log, result.record)
+        try:
+            append_record(log, result.record)
+        except DuplicateRunError:  # a concurrent run of this config logged it while this one trained
+            print(f"{rid}: logged meanwhile in {log} by a concurrent run, not appended again")
+            return 0
     else:
         from inl.distributed import DistributedTrainingError, run_distributed
 
