@@ -27,7 +27,7 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["add_arguments", "run", "load_config"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,22 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_config(path: str | Path) -> tuple[dict, Path | None]:
-    """The config table of a TOML file and its ``log`` path (resolved against the file's folder)."""
-    import tomllib
-
-    path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            table = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"config {path}: {exc}") from None
-    log = table.pop("log", None)
-    if log is not None and not isinstance(log, str):
-        raise ValueError(f"config {path}: log must be a string path, got {log!r}")
-    return table, (None if log is None else path.parent / log)
-
-
 def logged_run_ids(log: Path) -> set[str]:
     """The ``run_id`` of every parseable line of ``log`` (empty if there is no log)."""
     if not log.exists():
@@ -80,6 +64,7 @@ def logged_run_ids(log: Path) -> set[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from inl.distributed import load_config  # the one TOML reader; inl.distributed imports no CLI
     from inl.runlog import DuplicateRunError, append_record
     from inl._training import INLConfig, run_id, train
 

@@ -54,9 +54,24 @@ Two ways to launch:
   (``multiprocessing`` fork server or spawn; loopback, ``MASTER_ADDR=127.0.0.1``
   and a free port) and returns the :class:`INLRun`;
 - the standard environment (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``,
-  ``MASTER_PORT``, e.g. from ``torchrun``) with :func:`worker_main`::
+  ``MASTER_PORT``, e.g. from ``torchrun``) with :func:`worker_main`, for
+  ``run.toml`` holding ``n_nodes = 5``; on one machine::
 
-      torchrun --nproc-per-node 12 -m inl.distributed config.toml --log runs.jsonl
+      torchrun --standalone --nproc-per-node 5 -m inl.distributed run.toml --run-log runs.jsonl
+
+  and across two machines, one launcher on each (node 0 at address ``$HOST0``,
+  port ``$PORT`` open to the other; ranks 0-2 on the first, 3-4 on the second)::
+
+      torchrun --nnodes 2 --node-rank 0 --nproc-per-node 3 --master-addr $HOST0 --master-port $PORT -m inl.distributed run.toml --run-log runs.jsonl
+      torchrun --nnodes 2 --node-rank 1 --nproc-per-node 2 --master-addr $HOST0 --master-port $PORT -m inl.distributed run.toml --run-log runs.jsonl
+
+  Rank 0 (on node 0) appends the record to ``runs.jsonl`` in its working
+  directory; the other machines write nothing. No option of the entry point is,
+  or abbreviates, an option of ``torchrun`` (hence ``--run-log``, where
+  ``ratebound train`` says ``--log``). Every worker runs the same config file and
+  code; gloo picks the network interface from the host name unless
+  ``GLOO_SOCKET_IFNAME`` names one. ``tests/inl/test_torchrun.py`` runs these
+  commands as written (loopback only).
 
 References
 ----------
@@ -124,6 +139,8 @@ STARTUP_TIMEOUT = 300.0
 #: Seconds the launcher lets the other ranks report their own errors after one failed.
 FAILURE_GRACE = 3.0
 _RESULT, _ERRORS = "result.pkl", "errors"
+#: Exit status of a rank that found itself re-running an unguarded main script (see _importing_main).
+_UNGUARDED_MAIN = 87
 #: Modules the fork server imports once for all ranks: beside this one, what
 #: ``torch.use_deterministic_algorithms`` (dynamo, inductor), the first parameter
 #: initialisation (``torch.nn.utils.skip_init``: meta tensors, sympy) and rank 0's
@@ -686,6 +703,8 @@ def run_distributed(
     >>> run.record["distributed"]["comm_bytes_total"] == run.record["exchange_bytes_total"]  # doctest: +SKIP
     True
     """
+    if _importing_main():
+        os._exit(_UNGUARDED_MAIN)  # a rank re-running the caller's script: the launcher says why
     if not isinstance(config, INLConfig):
         raise ValueError(f"config must be an INLConfig, got {type(config).__name__}")
     fault = _make_fault(config, _fail_rank, _fail_at_step, _fail_mode)
@@ -711,6 +730,20 @@ def _job(config, *, world_size, backend, timeout, graph, log, progress, fault, f
         timeout=_seconds(timeout, "timeout").total_seconds(), port=_free_port(), folder=folder,
         log=None if log is None else os.fspath(log), progress=bool(progress), fault=fault,
     )
+
+
+def _importing_main() -> bool:
+    """Whether this process is a rank still importing its parent's main script.
+
+    Fresh rank processes (fork server or spawn) import the script that started
+    the run (as ``__mp_main__``); a script without ``if __name__ == "__main__":``
+    then calls :func:`run_distributed` again in every rank. ``multiprocessing``
+    marks that phase with ``_inheriting`` (its own check, which would raise
+    there, reads the same flag).
+    """
+    import multiprocessing
+
+    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
 
 
 def _make_fault(config, rank, step, mode) -> _Fault | None:
@@ -788,6 +821,13 @@ def _stop(procs, *, grace: float) -> None:
 def _failure(procs, folder: Path, deadline: float | None) -> DistributedTrainingError:
     """The error naming the ranks that died, then those still running (hung), then those that
     raised, the first to fail first: when one rank dies or hangs, the others' errors follow from it."""
+    if any(p.exitcode == _UNGUARDED_MAIN for p in procs):
+        script = getattr(sys.modules.get("__main__"), "__file__", None) or "the main script"
+        return DistributedTrainingError(
+            f"the rank processes re-ran {script} and called run_distributed again: put the code "
+            'that calls it under `if __name__ == "__main__":`',
+            failed_ranks=[r for r, p in enumerate(procs) if p.exitcode == _UNGUARDED_MAIN],
+        )
     reports = {}
     for path in (folder / _ERRORS).glob("*.json"):
         with contextlib.suppress(OSError, ValueError):
@@ -810,43 +850,134 @@ def _failure(procs, folder: Path, deadline: float | None) -> DistributedTraining
 # --------------------------------------------------------------------------- torchrun entry
 
 
+def load_config(path: str | os.PathLike) -> tuple[dict, Path | None]:
+    """The config table of a TOML file and its ``log`` path (resolved against the file's folder).
+
+    The file holds the fields of :class:`inl._training.INLConfig` at top level (a
+    ``[dataset_params]`` table for the dataset options) and optionally
+    ``log = "runs.jsonl"``. Shared by ``ratebound train`` and :func:`worker_main`.
+    """
+    import tomllib
+
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            table = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"config {path}: {exc}") from None
+    log = table.pop("log", None)
+    if log is not None and not isinstance(log, str):
+        raise ValueError(f"config {path}: log must be a string path, got {log!r}")
+    return table, (None if log is None else path.parent / log)
+
+
+class _WorkerParser(argparse.ArgumentParser):
+    """argparse with a one-line error and exit status 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _worker_parser() -> argparse.ArgumentParser:
+    """The options of :func:`worker_main`.
+
+    None of them is, or abbreviates, an option of ``torchrun`` (whose parser
+    matches abbreviations even among the script's arguments: ``--log`` would be
+    ambiguous there), and abbreviations are off here too.
+    """
+    parser = _WorkerParser(prog="python -m inl.distributed", allow_abbrev=False,
+                           description="One rank of a distributed INL run, under torchrun or "
+                           "RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT.")
+    parser.add_argument("config", help="TOML file with the INLConfig fields (and optionally log = PATH)")
+    parser.add_argument("--run-log", metavar="RUNS.jsonl",
+                        help="JSONL run log rank 0 appends to, on rank 0's machine "
+                        "(default: the config's `log`, relative to the config file)")
+    parser.add_argument("--save-model", metavar="MODEL.pt",
+                        help="rank 0 saves the trained network's state_dict here (torch.save)")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                        help="seconds a send/receive may wait before its rank fails (default 60)")
+    parser.add_argument("--backend", default="gloo", choices=BACKENDS)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
 def worker_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of one rank under the standard environment (e.g. ``torchrun``).
 
-    ``python -m inl.distributed CONFIG.toml [--log RUNS.jsonl] [--timeout S]``
-    on each of ``n_nodes`` processes with ``RANK``, ``WORLD_SIZE``,
+    ``python -m inl.distributed CONFIG.toml [--run-log RUNS.jsonl] [--save-model MODEL.pt]
+    [--timeout S]`` on each of ``n_nodes`` processes with ``RANK``, ``WORLD_SIZE``,
     ``MASTER_ADDR`` and ``MASTER_PORT`` set. Rank 0 appends the record to the log
-    (the ``--log`` option or the config's ``log``) and prints a summary line.
+    (``--run-log`` or the config's ``log``), saves the model if asked and prints a
+    summary line. Returns the exit status: 0, 1 when the run failed (a peer died
+    or timed out: one line on stderr naming it), 2 on bad input (one line).
     """
-    from inl.cli import load_config
-
-    parser = argparse.ArgumentParser(prog="python -m inl.distributed", description=worker_main.__doc__)
-    parser.add_argument("config", help="TOML file with the INLConfig fields (and optionally log = PATH)")
-    parser.add_argument("--log", help="JSONL run log rank 0 appends to (default: the config's `log`)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds a send/receive may wait")
-    parser.add_argument("--backend", default="gloo", choices=BACKENDS)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser = _worker_parser()
     args = parser.parse_args(argv)
-    table, log = load_config(args.config)
-    config = INLConfig.from_dict(table)
-    log = Path(args.log) if args.log else log
-    torch.set_num_threads(1)
-    rank, world_size, group = init_from_env(backend=args.backend, timeout=args.timeout)
+    prog = parser.prog
+    try:
+        table, log = load_config(args.config)
+        config = INLConfig.from_dict(table)
+        log = Path(args.run_log) if args.run_log else log
+        model = None if args.save_model is None else Path(args.save_model)
+        if os.environ.get("RANK") == "0":  # only rank 0 writes: check its paths before meeting
+            for name, path in (("run log", log), ("--save-model", model)):
+                if path is not None and not path.parent.is_dir():
+                    raise OSError(f"{name} directory {path.parent} does not exist")
+        _die_with_launcher()
+        rank, world_size, group = init_from_env(backend=args.backend, timeout=args.timeout)
+        torch.set_num_threads(1)
+    except (ValueError, OSError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     try:
         run = train_rank(config, rank=rank, world_size=world_size, group=group,
                          backend=args.backend, progress=not args.no_progress)
         if run is not None:
-            if log is not None:
-                from inl.runlog import append_record
-
-                append_record(log, run.record)
-            traffic = run.record["distributed"]
-            print(f"{run.record['run_id']}: test_acc {run.record['test_acc']:.4f}, "
-                  f"{traffic['comm_bytes_total']} bytes over {world_size} ranks, {run.seconds:.1f} s"
-                  + (f" -> {log}" if log is not None else ""))
+            _write_outputs(run, log, model, world_size)
+    except (DistributedTrainingError, dist.DistError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"{prog}: {text if text.startswith('rank ') else f'rank {rank}: {text}'}", file=sys.stderr)
+        return 1
     finally:
-        dist.destroy_process_group()
+        if dist.is_initialized():
+            dist.destroy_process_group()
     return 0
+
+
+def _write_outputs(run: INLRun, log: Path | None, model: Path | None, world_size: int) -> None:
+    """Rank 0: the record appended to the log, the model saved, a summary line on stdout."""
+    if log is not None:
+        from inl.runlog import append_record
+
+        append_record(log, run.record)
+    if model is not None:
+        with atomic_replace(model) as fh:
+            torch.save(run.model.state_dict(), fh)
+    traffic = run.record["distributed"]
+    print(f"{run.record['run_id']}: test_acc {run.record['test_acc']:.4f}, "
+          f"{traffic['comm_bytes_total']} bytes over {world_size} ranks, {run.seconds:.1f} s"
+          + (f" -> {log}" if log is not None else ""), flush=True)
+
+
+def _die_with_launcher() -> None:
+    """Under ``torchrun`` on Linux: this worker is killed when its launcher dies.
+
+    torchrun starts each worker in a session of its own, so a launcher killed
+    with SIGKILL (or a lost login shell) would leave its workers training
+    with nobody to stop them; ``PR_SET_PDEATHSIG`` asks the kernel to send them
+    SIGKILL instead, and the ranks on the other machines then fail at once
+    (closed connections) instead of after a timeout.
+    """
+    if "TORCHELASTIC_RUN_ID" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    launcher = os.getppid()
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) == 0 and os.getppid() != launcher:
+        os._exit(1)  # the launcher died before the request took effect
 
 
 if __name__ == "__main__":
