@@ -64,6 +64,9 @@ __all__ = [
     "batch_order",
     "torch_settings",
     "Setup",
+    "Supersample",
+    "gate_distortion_fields",
+    "supersample_fields",
     "prepare",
     "build_record",
     "run_id",
@@ -118,9 +121,21 @@ class INLConfig:
     mode : str
         ``"dense"`` (every edge) or ``"tree"`` (shortest-path tree).
     seed : int
-        Seed of initialisation, noise, data order and contexts.
-    n_contexts : int
-        Clusters of the root gate's inputs used as contexts for ``D(R_g)``.
+        Seed of initialisation, noise, data order and (for a supersample run)
+        the mask.
+    supersample_seed : int or None
+        ``None`` for an ordinary run. Otherwise the run is one mask of a
+        supersample experiment (Steinke and Zakynthinou): the dataset's
+        training part (``dataset_params["n_train"]`` examples, the supersample)
+        is drawn with this seed and cut at random into ``n = n_train // 2``
+        pairs, and the run trains on one member of each pair, chosen by a
+        uniform mask ``U`` in ``{0,1}^n`` drawn from ``seed``. The record then
+        logs ``supersample_id``, ``mask``, ``pair_losses`` and
+        ``pair_predictions`` (both members of every pair) and ``n_train = n``.
+        For the synthetic task the class means and noise levels stay those of
+        ``data_seed`` (0 when ``None``), so every supersample is an independent
+        draw from one distribution; for the finite data sets (digits,
+        Fashion-MNIST) the seed draws the supersample from the pool.
     threads : int or None
         torch intra-op threads during training (restored afterwards); ``None``
         leaves the setting alone. The default 1 is fastest for these small
@@ -149,7 +164,7 @@ class INLConfig:
     lr: float = 5e-3
     mode: str = "dense"
     seed: int = 0
-    n_contexts: int = 6
+    supersample_seed: int | None = None
     threads: int | None = 1
     deterministic: bool = True
 
@@ -171,15 +186,19 @@ class INLConfig:
 
     def _checked_numbers(self) -> dict:
         """Every numeric field, validated and normalised (``ValueError`` names the field)."""
-        minimum = {"n_nodes": 2, "gate_choices": 2, "graph_seed": 0, "root": 0, "seed": 0, "data_seed": 0}
+        minimum = {"n_nodes": 2, "gate_choices": 2, "graph_seed": 0, "root": 0, "seed": 0, "data_seed": 0,
+                   "supersample_seed": 0}
         ints = ("n_nodes", "latent_width", "hidden_width", "gate_choices", "epochs", "batch_size",
-                "n_contexts", "graph_seed", "root", "seed", "data_seed", "threads")
+                "graph_seed", "root", "seed", "data_seed", "threads", "supersample_seed")
         out = {
             name: positive_int(getattr(self, name), name, minimum=minimum.get(name, 1))
             for name in ints
-            if getattr(self, name) is not None  # data_seed and threads may be None
+            if getattr(self, name) is not None  # data_seed, threads and supersample_seed may be None
         }
-        out.update((name, positive_float(getattr(self, name), name)) for name in ("avg_degree", "tau", "lr"))
+        out.update((name, positive_float(getattr(self, name), name)) for name in ("avg_degree", "tau"))
+        from estimators._validation import learning_rate  # lr <= float32's max: torch stores it so
+
+        out["lr"] = learning_rate(self.lr, "lr")
         out.update(
             (name, positive_float(getattr(self, name), name, allow_zero=True))
             for name in ("beta_latent", "beta_gate")
@@ -243,6 +262,8 @@ class Evaluation:
         Mean KL summed over the non-root nodes, nats per sample.
     correct : numpy.ndarray
         Boolean, per sample.
+    predictions : numpy.ndarray
+        Predicted class, per sample.
     gate_probs : dict
         ``node -> (n, K)`` gate probabilities.
     root_input : numpy.ndarray
@@ -254,6 +275,7 @@ class Evaluation:
     cross_entropy: float
     latent_rate: float
     correct: np.ndarray
+    predictions: np.ndarray
     gate_probs: dict
     root_input: np.ndarray
 
@@ -410,7 +432,8 @@ def evaluate(network: INLNetwork, views, labels, *, force_root_choice: int | Non
         )
     outs = network(xs, training=False, force_root_choice=force_root_choice)
     logits = outs[network.root].logits
-    correct = (logits.argmax(dim=-1) == y).numpy()
+    predictions = logits.argmax(dim=-1)
+    correct = (predictions == y).numpy()
     kl = sum(outs[v].kl for v in network.view_nodes)
     return Evaluation(
         accuracy=float(correct.mean()),
@@ -418,6 +441,7 @@ def evaluate(network: INLNetwork, views, labels, *, force_root_choice: int | Non
         cross_entropy=F.cross_entropy(logits, y).item(),
         latent_rate=kl.mean().item(),
         correct=correct,
+        predictions=predictions.numpy(),
         gate_probs={v: outs[v].gate_probs.double().numpy() for v in network.gated_nodes()},
         root_input=outs[network.root].gate_input.double().numpy(),
     )
@@ -448,21 +472,60 @@ def _train_epoch(network, optimizer, xs, y, config, generators, counter, epoch) 
     return sums
 
 
-def _contexts(network, views: Views, held_out: Evaluation, config) -> tuple[list, list]:
-    """Context pmf and the C x K held-out 0-1 loss of forcing each root-gate choice."""
-    from sklearn.cluster import KMeans
+def gate_distortion_fields(network, views: Views, train_eval: Evaluation) -> dict:
+    """The root gate's empirical distortion-rate inputs, on the training samples.
 
-    x = held_out.root_input
-    n_clusters = min(config.n_contexts, np.unique(x, axis=0).shape[0])
-    km = KMeans(n_clusters=n_clusters, n_init=4, random_state=derive_seed(config.seed, "contexts") % 2**32)
-    labels = km.fit_predict(x)
-    present = np.unique(labels)
-    pmf = np.array([np.mean(labels == c) for c in present])
-    table = np.empty((present.size, network.nodes[str(network.root)].gate_choices))
-    for k in range(table.shape[1]):
-        forced = evaluate(network, views.test_views, views.test_labels, force_root_choice=k)
-        table[:, k] = [1.0 - forced.correct[labels == c].mean() for c in present]
-    return pmf.tolist(), table.tolist()
+    The source is uniform over the ``n`` training samples; ``d[i, t]`` is the
+    0-1 loss on sample ``i`` with root-gate choice ``t`` forced (every other
+    gate hard, latents at their means, the rest of the network fixed). Samples
+    whose rows of ``d`` are equal are merged (exact for the distortion-rate
+    function: the optimal encoder treats them alike), giving ``context_pmf``
+    (their shares) and ``gate_distortion`` (the distinct rows). The gate is the
+    trained **hard** gate: its choice on sample ``i`` is ``argmax_t p(t|z_i)``,
+    its loss is ``train_loss = mean_i d[i, choice_i]`` and its rate is the rate
+    of that choice, ``gate_rate = I(Z;T_hard) = H(T_hard)`` (nats) on the same
+    samples. So ``train_loss >= D(gate_rate)`` holds by construction, with
+    ``D(R) = distortion_rate(context_pmf, gate_distortion, R)``.
+
+    Returns
+    -------
+    dict
+        ``context_pmf``, ``gate_distortion``, ``gate_rate`` (hard, nats),
+        ``gate_rate_kind`` (``"hard"``), ``gate_samples`` (``"train"``) and
+        ``gate_rate_soft`` (the soft gate's ``I(Z;T)`` on the training samples,
+        nats, for comparison).
+    """
+    from estimators.discrete import gate_rate
+
+    probs = train_eval.gate_probs[network.root]
+    k = probs.shape[1]
+    loss = np.empty((probs.shape[0], k))
+    for t in range(k):
+        forced = evaluate(network, views.train_views, views.train_labels, force_root_choice=t)
+        loss[:, t] = 1.0 - forced.correct
+    rows, counts = np.unique(loss, axis=0, return_counts=True)
+    hard = np.eye(k)[probs.argmax(axis=1)]
+    return {
+        "context_pmf": (counts / counts.sum()).tolist(),
+        "gate_distortion": rows.tolist(),
+        "gate_rate": float(gate_rate(hard)),
+        "gate_rate_kind": "hard",
+        "gate_samples": "train",
+        "gate_rate_soft": float(gate_rate(probs)),
+    }
+
+
+def supersample_fields(network, setup: Setup) -> dict:
+    """The supersample fields of a record: id, mask, both members' 0-1 losses and predictions."""
+    pool = setup.supersample
+    ev = evaluate(network, pool.views, pool.labels)
+    loss = 1.0 - ev.correct.astype(float)
+    return {
+        "supersample_id": pool.supersample_id,
+        "mask": pool.mask.tolist(),
+        "pair_losses": loss[pool.pairs].tolist(),
+        "pair_predictions": ev.predictions[pool.pairs].tolist(),
+    }
 
 
 def _config_dict(config: INLConfig, graph_sha256: str | None) -> dict:
@@ -483,15 +546,16 @@ def run_id(config: INLConfig, *, graph_sha256: str | None = None) -> str:
 
 
 def build_record(config: INLConfig, setup: Setup, network: INLNetwork, exchange: Exchange) -> dict:
-    """The run-log record (schema version 1) of a trained ``network``.
+    """The run-log record (schema version 2) of a trained ``network``.
 
     Accuracy, 0-1 loss and cross-entropy on the training and held-out sets (gates
-    hard, latents at their means); the latent rate and the gate rates on held-out
-    data (nats per sample); the contexts and the gate-distortion table of the
-    root gate; the exchange figures; the config. ``gate_rate`` is the root gate's
-    ``I(U;T)`` (the gate whose distortion table is logged, so that
-    ``D(R_g) = distortion_rate(context_pmf, gate_distortion, gate_rate)``);
-    ``gate_rate_total`` sums all gates, ``gate_rates`` lists them by node.
+    hard, latents at their means); the latent rate on held-out data (nats per
+    sample); the root gate's distortion-rate inputs on the **training** samples
+    (:func:`gate_distortion_fields`: ``D(R_g) = distortion_rate(context_pmf,
+    gate_distortion, gate_rate) <= train_loss``); for a supersample run the
+    supersample fields (:func:`supersample_fields`); the exchange figures; the
+    config. ``gate_rate_total`` and ``gate_rates`` are the soft gates' ``I(U;T)``
+    on held-out data, summed and by node.
 
     Parameters
     ----------
@@ -506,27 +570,31 @@ def build_record(config: INLConfig, setup: Setup, network: INLNetwork, exchange:
     Returns
     -------
     dict
-        JSON-able, finite; the fields of the run-log contract plus ``n_test``,
-        ``train_ce``, ``test_ce``, ``gate_rate_total``, ``gate_rates``,
+        JSON-able, finite; the fields of the run-log contract plus ``train_ce``,
+        ``test_ce``, ``gate_rate_soft``, ``gate_rate_total``, ``gate_rates``,
         ``exchange_per_edge`` and ``edges_available``.
     """
     views = setup.views
     train_eval = evaluate(network, views.train_views, views.train_labels)
     test_eval = evaluate(network, views.test_views, views.test_labels)
-    context_pmf, gate_distortion = _contexts(network, views, test_eval, config)
-    return {
+    record = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id(config, graph_sha256=setup.graph_sha256),
         "n_train": views.n_train,
         "n_test": views.n_test,
         **_loss_fields(train_eval, test_eval),
         **_rate_fields(test_eval, network.root),
-        "context_pmf": context_pmf,
-        "gate_distortion": gate_distortion,
-        **_exchange_fields(exchange),
-        "edges_available": setup.routing.number_of_edges(),
-        "config": _config_dict(config, setup.graph_sha256),
     }
+    if network.root in train_eval.gate_probs:
+        record.update(gate_distortion_fields(network, views, train_eval))
+    if setup.supersample is not None:
+        record.update(supersample_fields(network, setup))
+    record.update(
+        **_exchange_fields(exchange),
+        edges_available=setup.routing.number_of_edges(),
+        config=_config_dict(config, setup.graph_sha256),
+    )
+    return record
 
 
 def _loss_fields(train_eval: Evaluation, test_eval: Evaluation) -> dict:
@@ -543,13 +611,12 @@ def _loss_fields(train_eval: Evaluation, test_eval: Evaluation) -> dict:
 
 
 def _rate_fields(held_out: Evaluation, root) -> dict:
-    """Latent rate and gate rates on held-out data, nats per sample."""
+    """Latent rate and the soft gates' rates on held-out data, nats per sample."""
     from estimators.discrete import gate_rate
 
     rates = {v: float(gate_rate(p)) for v, p in held_out.gate_probs.items()}
     return {
         "latent_rate": held_out.latent_rate,
-        "gate_rate": rates[root],
         "gate_rate_total": float(sum(rates.values())),
         "gate_rates": {str(v): r for v, r in rates.items()},
     }
@@ -573,6 +640,58 @@ def _graph_digest(graph: nx.Graph) -> str:
 
 
 @dataclass(frozen=True)
+class Supersample:
+    """The supersample behind a supersample run (:attr:`INLConfig.supersample_seed`).
+
+    Attributes
+    ----------
+    supersample_id : str
+        Names the supersample (dataset, task seed, supersample seed, size):
+        runs with the same id share its ``2n`` examples and differ in the mask.
+    views : tuple of numpy.ndarray
+        The ``2n`` (or ``2n + 1``) examples, one array per view.
+    labels : numpy.ndarray
+        Their classes.
+    pairs : numpy.ndarray
+        ``(n, 2)`` indices into ``views``: the two members of each pair.
+    mask : numpy.ndarray
+        ``(n,)`` in ``{0, 1}``: the member of each pair the run trains on.
+    """
+
+    supersample_id: str
+    views: tuple
+    labels: np.ndarray
+    pairs: np.ndarray
+    mask: np.ndarray
+
+
+def _supersample(config: INLConfig) -> tuple[Views, Supersample]:
+    """The training views of one mask of ``config``'s supersample, and the supersample."""
+    params = dict(config.dataset_params)
+    task = 0 if config.data_seed is None else config.data_seed
+    if config.dataset == "synthetic":
+        pool = make_views(config.dataset, config.n_nodes - 1, seed=task,
+                          params={**params, "sample_seed": config.supersample_seed})
+    else:
+        pool = make_views(config.dataset, config.n_nodes - 1, seed=config.supersample_seed, params=params)
+    n = pool.n_train // 2
+    if n < 1:
+        raise ValueError(f"dataset_params n_train must be at least 2 for a supersample run, got {pool.n_train}")
+    rng = np.random.default_rng(derive_seed(config.supersample_seed, "pairs"))
+    pairs = rng.permutation(2 * n).reshape(2, n).T.copy()
+    mask = np.random.default_rng(derive_seed(config.seed, "mask")).integers(0, 2, size=n)
+    chosen = pairs[np.arange(n), mask]
+    views = Views(
+        train_views=tuple(np.ascontiguousarray(v[chosen]) for v in pool.train_views),
+        train_labels=pool.train_labels[chosen],
+        test_views=pool.test_views, test_labels=pool.test_labels,
+        n_classes=pool.n_classes, name=pool.name,
+    )
+    ident = f"{config.dataset}:task{task}:ss{config.supersample_seed}:2n{2 * n}"
+    return views, Supersample(ident, pool.train_views, pool.train_labels, pairs, mask)
+
+
+@dataclass(frozen=True)
 class Setup:
     """What a config determines before training: network, routing, data.
 
@@ -583,12 +702,16 @@ class Setup:
     views : Views
     graph_sha256 : str or None
         Digest of a user-supplied graph (``None`` for the config's random network).
+    supersample : Supersample or None
+        The supersample of a supersample run (``views`` then holds the masked
+        training members), else ``None``.
     """
 
     graph: nx.Graph
     routing: nx.DiGraph
     views: Views
     graph_sha256: str | None
+    supersample: Supersample | None = None
 
 
 def prepare(config: INLConfig, *, graph: nx.Graph | None = None) -> Setup:
@@ -606,7 +729,9 @@ def prepare(config: INLConfig, *, graph: nx.Graph | None = None) -> Setup:
     -------
     Setup
         The network, its routing for ``config.mode`` and the dataset with one
-        view per non-root node (drawn with ``config.data_seed``, else ``config.seed``).
+        view per non-root node (drawn with ``config.data_seed``, else
+        ``config.seed``; for a supersample run the masked members of the
+        supersample, see :attr:`INLConfig.supersample_seed`).
     """
     if not isinstance(config, INLConfig):
         raise ValueError(f"config must be an INLConfig, got {type(config).__name__}")
@@ -623,9 +748,14 @@ def prepare(config: INLConfig, *, graph: nx.Graph | None = None) -> Setup:
                 f"graph has {graph.number_of_nodes()} nodes, config.n_nodes is {config.n_nodes}"
             )
         graph_sha = _graph_digest(graph)
-    data_seed = config.seed if config.data_seed is None else config.data_seed
-    views = make_views(config.dataset, config.n_nodes - 1, seed=data_seed, params=config.dataset_params)
-    return Setup(graph=graph, routing=build_routing(config, graph), views=views, graph_sha256=graph_sha)
+    supersample = None
+    if config.supersample_seed is not None:
+        views, supersample = _supersample(config)
+    else:
+        data_seed = config.seed if config.data_seed is None else config.data_seed
+        views = make_views(config.dataset, config.n_nodes - 1, seed=data_seed, params=config.dataset_params)
+    return Setup(graph=graph, routing=build_routing(config, graph), views=views, graph_sha256=graph_sha,
+                 supersample=supersample)
 
 
 def train(config: INLConfig, *, graph: nx.Graph | None = None, progress: bool = True) -> INLRun:

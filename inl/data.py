@@ -118,6 +118,7 @@ def synthetic_views(
     separation: float = 1.0,
     noise_range: tuple[float, float] = (1.0, 3.0),
     seed: int | None = None,
+    sample_seed: int | None = None,
 ) -> Views:
     """A multi-view Gaussian-mixture classification task.
 
@@ -149,7 +150,12 @@ def synthetic_views(
     noise_range : (float, float)
         ``(low, high)`` of the per-view noise levels, ``0 < low <= high``.
     seed : int or None
-        Seed of the numpy generator.
+        Seed of the numpy generator: the task (class means, noise levels) and,
+        unless ``sample_seed`` is given, the samples.
+    sample_seed : int or None
+        Seed of the samples and their split alone, the task staying that of
+        ``seed``: different ``sample_seed`` give independent draws from one
+        distribution (supersample runs need that).
 
     Returns
     -------
@@ -172,6 +178,8 @@ def synthetic_views(
     rng = np.random.default_rng(seed)
     means = separation * rng.standard_normal((n_classes, n_views, view_dim))
     sigmas = rng.permutation(np.linspace(low, high, n_views))
+    if sample_seed is not None:
+        rng = np.random.default_rng(positive_int(sample_seed, "sample_seed", minimum=0))
     m = n_train + n_test
     y = rng.integers(0, n_classes, size=m)
     x = means[y] + sigmas[None, :, None] * rng.standard_normal((m, n_views, view_dim))

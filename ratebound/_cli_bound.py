@@ -7,22 +7,28 @@ import json
 import math
 
 
+#: ``",".join(ratebound.report.SEED_KEYS)``, written out so that ``--help`` imports no numpy.
+DEFAULT_IGNORE = "seed,data_seed,supersample_seed"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", metavar="RUNS.jsonl", help="run logs (JSON Lines, schema v1)")
+    parser.add_argument("runs", nargs="+", metavar="RUNS.jsonl", help="run logs (JSON Lines, schema v1 or v2)")
     parser.add_argument("--sigma", type=float, default=None,
                         help="sub-Gaussian parameter of the loss when no loss_range is logged (default 0.5)")
     parser.add_argument("--delta", type=float, default=0.05,
                         help="failure probability of the high-probability bounds (default 0.05)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap intervals (default 0)")
-    parser.add_argument("--ignore-keys", default="seed,data_seed", metavar="KEYS",
+    parser.add_argument("--ignore-keys", default=DEFAULT_IGNORE, metavar="KEYS",
                         help="comma-separated top-level config keys ignored when grouping runs "
-                             "(default: seed,data_seed; '' groups by the full config)")
+                             f"(default: {DEFAULT_IGNORE}; '' groups by the full config)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def _fmt(value) -> str:
     if isinstance(value, str):
         return value
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) + "}"
     if isinstance(value, int):
         return str(value)
     return f"{value:.4g}" if math.isfinite(value) else str(value)

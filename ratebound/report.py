@@ -29,16 +29,19 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from estimators._validation import positive_float, positive_int, probability
+from ratebound.ecmi import Supersample, ecmi_bounds
 from ratebound.generalization import (
     cmi_bound,
-    fcmi_bound,
     kl_bound,
+    kl_inverse,
     occam_bound,
     union_bound,
     xu_raginsky,
@@ -129,8 +132,9 @@ class GroupReport:
 
 
 #: Top-level config keys that vary between repetitions of one setting (the randomness
-#: of a run: initialisation, training-set draw); ignored when grouping by default.
-SEED_KEYS = ("seed", "data_seed")
+#: of a run: initialisation, training-set draw, supersample draw); ignored when grouping
+#: by default. Which runs share a training set is read separately (:func:`training_set`).
+SEED_KEYS = ("seed", "data_seed", "supersample_seed")
 
 
 def _config_key(config, ignore) -> str:
@@ -154,6 +158,30 @@ def group_runs(records: Sequence[RunRecord], *, ignore=SEED_KEYS) -> dict[str, l
     return groups
 
 
+def _field(rec: RunRecord, name: str):
+    """A schema field of ``rec`` (an attribute, or kept in ``extra`` by an older reader)."""
+    value = getattr(rec, name, None)
+    return rec.extra.get(name) if value is None else value
+
+
+def training_set(rec: RunRecord) -> tuple:
+    """A key naming the training set ``rec`` was trained on: equal keys, same data.
+
+    A supersample run's training set is its supersample and mask; otherwise the
+    config's ``data_seed`` names it (an ``inl`` config with ``data_seed`` null
+    draws its data with ``seed``); a run with neither is taken to have its own.
+    Runs with equal keys are never counted as independent draws of ``S``.
+    """
+    if rec.supersample_id is not None and rec.mask is not None:
+        return ("supersample", str(rec.supersample_id), tuple(rec.mask))
+    config = rec.config or {}
+    if config.get("data_seed") is not None:
+        return ("data_seed", json.dumps(config["data_seed"], sort_keys=True))
+    if "data_seed" in config and "seed" in config:
+        return ("seed", json.dumps(config["seed"], sort_keys=True))
+    return ("run", rec.run_id)
+
+
 @dataclass(frozen=True)
 class _Group:
     """What every bound of one group needs to know."""
@@ -167,7 +195,27 @@ class _Group:
     n_boot: int
 
     def having(self, *names: str) -> list[RunRecord]:
-        return [r for r in self.runs if all(getattr(r, name) is not None for name in names)]
+        return [r for r in self.runs if all(_field(r, name) is not None for name in names)]
+
+    @cached_property
+    def ecmi(self):
+        """``(bounds, supersamples used, pairs)`` of :func:`ratebound.ecmi.ecmi_bounds`, or ``None``."""
+        if self.unit_range is None:
+            return None
+        groups = _supersample_groups(self.having("supersample_id", "mask", "pair_losses"))
+        if not groups:
+            return None
+        n = _common((r.n_train for rs in groups for r in rs), "n_train of supersample runs")
+        a, b = self.unit_range
+        supersamples = []
+        for rs in groups:
+            preds = [_field(r, "pair_predictions") for r in rs]
+            supersamples.append(Supersample(
+                masks=np.array([r.mask for r in rs]),
+                losses=np.clip((np.array([r.pair_losses for r in rs], dtype=float) - a) / (b - a), 0.0, 1.0),
+                predictions=np.array(preds, dtype=np.int64) if all(p is not None for p in preds) else None,
+            ))
+        return ecmi_bounds(supersamples, n_boot=max(2, self.n_boot // 5), seed=self.seed), groups, n
 
     def scale(self, value01: float) -> float:
         a, b = self.unit_range
@@ -200,6 +248,13 @@ def _resolve_sigma(runs, sigma) -> tuple[float, str, tuple[float, float] | None]
         return (b - a) / 2.0, f"widest logged loss_range [{a:g}, {b:g}] (runs log different ranges)", None
     if sigma is not None:
         return float(sigma), "given", None
+    for r in runs:
+        logged = [v for v in (r.train_loss, r.test_loss) if v is not None]
+        logged += [x for pair in (r.pair_losses or ()) for x in pair]
+        if logged and not 0.0 <= min(logged) <= max(logged) <= 1.0:
+            raise ValueError(
+                f"run {r.run_id!r} logs losses outside [0, 1] (from {min(logged):g} to {max(logged):g}) and no "
+                "loss_range: log loss_range [a, b] or give sigma (--sigma), the bounds' default assumes [0, 1]")
     return 0.5, "default: loss assumed in [0, 1]", (0.0, 1.0)
 
 
@@ -240,20 +295,36 @@ def _xr_terms(est, g: _Group, runs: int) -> dict:
     }
 
 
-def _shared_data(name: str, field_name: str, runs) -> MissingBound | None:
-    """Runs of a supersample share data: their selections do not sample I(S;W)."""
+def _independent(name: str, field_name: str, runs) -> tuple[list, MissingBound | None]:
+    """One run per training set (:func:`training_set`), or why I(S;W) cannot be sampled.
+
+    Runs of a supersample share data, and runs with one ``data_seed`` share a
+    training set: neither are independent draws of ``S``.
+    """
     if any(r.supersample_id is not None for r in runs):
-        return _missing(name, [f"{field_name} (runs on independent training sets)"],
-                        "runs of one supersample share data; their selections are not independent")
-    return None
+        return [], _missing(name, [f"{field_name} (runs on independent training sets)"],
+                            "runs of one supersample share data; their selections are not independent")
+    first: dict = {}
+    for r in runs:
+        first.setdefault(training_set(r), r)
+    if len(first) < 2:
+        return [], _missing(name, [f"{field_name} (runs on independent training sets)"],
+                            f"the {len(runs)} runs share {len(first)} training set(s) (same data_seed); "
+                            "I(S;W) needs runs on at least 2 independent training sets")
+    return list(first.values()), None
 
 
 def _xr_estimated(g: _Group, name: str, field_name: str, reason: str, estimate, assumption: str):
-    """Xu-Raginsky with I(S;W) estimated by ``estimate(runs)`` from the runs logging ``field_name``."""
+    """Xu-Raginsky with I(S;W) estimated by ``estimate(runs)`` from the runs logging ``field_name``.
+
+    Only one run per training set enters (runs that share one are not
+    independent draws of ``S``).
+    """
     runs = g.having(field_name)
     if len(runs) < 2:
         return _missing(name, [field_name], reason)
-    if (miss := _shared_data(name, field_name, runs)) is not None:
+    runs, miss = _independent(name, field_name, runs)
+    if miss is not None:
         return miss
     est = estimate(runs)
     value = xu_raginsky(est.value, g.n, sigma=g.sigma)
@@ -310,27 +381,6 @@ def _supersample_groups(runs) -> list[list[RunRecord]]:
     return [v for v in groups.values() if len(v) >= 2]
 
 
-def _plugin_mi(a: np.ndarray, b: np.ndarray) -> float:
-    """Plug-in I(A;B) in nats of two discrete sample vectors (columns of labels)."""
-    _, ia = np.unique(a, return_inverse=True)
-    _, ib = np.unique(b, return_inverse=True)
-    joint = np.zeros((ia.max() + 1, ib.max() + 1))
-    np.add.at(joint, (ia, ib), 1.0)
-    joint /= joint.sum()
-    pa, pb = joint.sum(axis=1, keepdims=True), joint.sum(axis=0, keepdims=True)
-    nz = joint > 0
-    return float(max((joint[nz] * np.log(joint[nz] / (pa @ pb)[nz])).sum(), 0.0))
-
-
-def _discretise(values: np.ndarray, runs: int) -> np.ndarray:
-    """Loss differences as labels: exact values if few, else quantile bins (about sqrt(runs))."""
-    rounded = np.round(values, 12)
-    if np.unique(rounded).size <= max(2, int(math.sqrt(runs))):
-        return rounded
-    edges = np.quantile(values, np.linspace(0, 1, max(2, int(math.sqrt(runs))) + 1)[1:-1])
-    return np.searchsorted(edges, values, side="right")
-
-
 def _unit_missing(name: str, g: _Group, needs) -> MissingBound | None:
     if g.unit_range is None:
         return _missing(name, [*needs, *_UNIT_NEEDS], "a bound for bounded losses: needs the loss range")
@@ -377,24 +427,57 @@ def _cmi(g: _Group):
                               "loss in loss_range; CMI <= H(W|Z~) by Miller-Madow plug-in per supersample")
 
 
-def _fcmi(g: _Group):
-    def estimate(groups, n, width):
-        per_pair = np.zeros(n)
-        for rs in groups:
-            u = np.array([r.mask for r in rs])
-            pairs = np.array([r.pair_losses for r in rs]) / width
-            diff = pairs[:, :, 1] - pairs[:, :, 0]
-            per_pair += [_plugin_mi(_discretise(diff[:, i], len(rs)), u[:, i]) for i in range(n)]
-        per_pair /= len(groups)
-        return fcmi_bound(per_pair), {"mean I(Delta_i;U_i|Z~)": float(per_pair.mean())}
-
-    return _supersample_bound(g, "loss-difference cmi (per pair)", ("supersample_id", "mask", "pair_losses"),
-                              "needs at least 2 runs (masks) of one supersample with pair losses",
-                              estimate,
-                              "loss in loss_range; plug-in I(Delta_i;U_i) within each supersample (biased up)")
+#: The e-CMI bounds of :mod:`ratebound.ecmi`: row name, what the information is, needs.
+_ECMI_ROWS = {
+    "f-cmi": ("f-cmi (Harutyunyan et al.)", "mean I(F_i;U_i|Z~)", ("pair_predictions",)),
+    "ld-cmi": ("loss-difference cmi (Wang-Mao)", "mean I(Delta_i;U_i|Z~)", ()),
+    "ld-cmi variance": ("loss-difference cmi, variance form", "mean I(Delta_i;U_i|Z~)", ()),
+    "e-cmi linear": ("e-cmi linear, fast rate (Hellstrom-Durisi)", "mean I(L_i;U_i|Z~)", ()),
+}
+_SUPERSAMPLE_NEEDS = ("supersample_id", "mask", "pair_losses")
+_ECMI_NOTE = ("plug-in informations over the masks of each supersample (biased up by about "
+              "(values-1)/(2 masks) nats per pair that does not depend on its mask), mean over supersamples; "
+              "an estimate, not a certificate")
 
 
-def _per_run_risk(g: _Group, name: str, needs, reason: str, bound_of, assumption: str, summary=None):
+def _ecmi_row(key: str):
+    name, info_name, extra = _ECMI_ROWS[key]
+    needs = (*_SUPERSAMPLE_NEEDS, *extra)
+
+    def row(g: _Group):
+        if (miss := _unit_missing(name, g, needs)) is not None:
+            return miss
+        if g.ecmi is None:
+            return _missing(name, needs, "needs at least 2 runs (masks) of one supersample with pair losses")
+        bounds, groups, n = g.ecmi
+        found = [b for b in bounds if b.name == key]
+        if not found:
+            return _missing(name, needs, "needs pair_predictions in every supersample run")
+        b = found[0]
+        width = g.unit_range[1] - g.unit_range[0]
+        terms = {info_name: b.information, "information upper": b.information_upper,
+                 "bound at upper": width * b.gap_upper, "train risk": g.scale(b.train_risk),
+                 "held-out risk": g.scale(b.held_out_risk), "n": n, "supersamples": len(groups),
+                 "runs": sum(map(len, groups))}
+        return BoundValue(name, "E[gap]", width * b.gap, ESTIMATE, terms,
+                          f"loss in loss_range; {_ECMI_NOTE}")
+
+    return row
+
+
+def _test_set(g: _Group):
+    """The held-out (test-set) bound of each run's own model: binomial-kl inversion."""
+    return _per_run_risk(
+        g, "test-set (held-out, binomial kl)", ("test_loss", "n_test"),
+        "needs each run's held-out loss and the held-out set's size",
+        lambda r, risk: kl_inverse(g.to_unit(r.test_loss), math.log(1.0 / g.delta) / _field(r, "n_test")),
+        "per run, prob >= 1-delta over a held-out set independent of the run's training; loss in range",
+        loss_field="test_loss",
+    )
+
+
+def _per_run_risk(g: _Group, name: str, needs, reason: str, bound_of, assumption: str, summary=None,
+                  loss_field: str = "train_loss"):
     """A high-probability risk bound, run by run, reported as the mean over runs.
 
     ``bound_of(run, train_risk)`` bounds a ``[0, 1]`` loss (the training loss
@@ -407,11 +490,11 @@ def _per_run_risk(g: _Group, name: str, needs, reason: str, bound_of, assumption
         return _missing(name, needs, reason)
     a, b = g.unit_range
     tol = 1e-9 * (b - a)  # the tolerance of ratebound.runs' range check
-    outside = [r.run_id for r in runs if not a - tol <= r.train_loss <= b + tol]
+    outside = [r.run_id for r in runs if not a - tol <= getattr(r, loss_field) <= b + tol]
     if outside:
         return _missing(name, [*needs, *_UNIT_NEEDS],
-                        f"train_loss of run {outside[0]!r} lies outside the assumed range [{a:g}, {b:g}]")
-    values = [g.scale(bound_of(r, g.to_unit(r.train_loss))) for r in runs]
+                        f"{loss_field} of run {outside[0]!r} lies outside the assumed range [{a:g}, {b:g}]")
+    values = [g.scale(bound_of(r, g.to_unit(getattr(r, loss_field)))) for r in runs]
     terms = summary(runs) if summary is not None else {}
     terms.update({"min": min(values), "max": max(values), "delta": g.delta, "runs": len(runs)})
     return BoundValue(name, "risk", float(np.mean(values)), CERTIFICATE, terms, assumption)
@@ -452,31 +535,60 @@ def _selection_information(g: _Group):
     return None, None
 
 
+def _generalization_terms(g: _Group) -> dict[str, float]:
+    """Every expected-gap bound the group allows, by name (units of the loss)."""
+    out = {}
+    if g.ecmi is not None:
+        bounds, _, _ = g.ecmi
+        width = g.unit_range[1] - g.unit_range[0]
+        out.update({_ECMI_ROWS[b.name][0]: width * b.gap for b in bounds})
+    mi, source = _selection_information(g)
+    if mi is not None:
+        out[f"xu-raginsky (I(S;W) from {source})"] = xu_raginsky(mi, g.n, sigma=g.sigma)
+    return out
+
+
+#: Raw slack below this (units of the loss) is rounding of the Blahut-Arimoto solve, not a bug.
+_SLACK_TOL = 1e-6
+
+
 def _rdg(g: _Group):
     name = "rate-distortion-generalisation (D-INL)"
     needs = ("gate_rate", "context_pmf", "gate_distortion", "train_loss")
     runs = g.having(*needs)
-    mi, source = _selection_information(g)
-    if not runs or mi is None:
+    gens = _generalization_terms(g)
+    if not runs or not gens:
         lacking = [*needs] if not runs else []
-        lacking += [] if mi is not None else ["posterior | hypothesis | mi_sw"]
-        return _missing(name, lacking, "needs D(R_g) inputs, the training loss and an I(S;W) source")
+        lacking += [] if gens else ["supersample runs (e-CMI) | posterior | hypothesis | mi_sw"]
+        return _missing(name, lacking, "needs D(R_g) inputs, the training loss and a generalisation term")
     from estimators.blahut_arimoto import distortion_rate
 
     d = np.array([distortion_rate(r.context_pmf, r.gate_distortion, r.gate_rate).distortion for r in runs])
     raw = np.array([r.train_loss for r in runs]) - d
-    bound = rdg_bound(distortion_rate=float(d.mean()), slack=float(np.maximum(raw, 0.0).mean()),
-                      mi_sw=mi, n=g.n, sigma=g.sigma)
-    terms = {"D(R_g)": bound.distortion_rate, "delta_m raw": float(raw.mean()),
-             "delta_m": bound.slack, "generalization": bound.generalization, "I(S;W)": mi,
-             "I source": source, "mean gate_rate": float(np.mean([r.gate_rate for r in runs])),
-             "runs": len(runs)}
-    return BoundValue(name, "risk", bound.total, ESTIMATE, terms,
-                      "gate_distortion in the train_loss's loss; D(R_g) by Blahut-Arimoto per run")
+    on_train = all(_field(r, "gate_samples") == "train" for r in runs)
+    source = min(gens, key=gens.get)
+    bound = rdg_bound(distortion_rate=float(d.mean()), slack=float(raw.mean()),
+                      generalization=gens[source], source=source)
+    terms = {"D(R_g)": bound.distortion_rate, "delta_m raw": bound.slack, "delta_m raw min": float(raw.min()),
+             "generalization": bound.generalization, "generalization source": source,
+             "alternatives": {k: v for k, v in gens.items() if k != source},
+             "mean gate_rate": float(np.mean([r.gate_rate for r in runs])), "runs": len(runs)}
+    assumption = "D(R_g) by Blahut-Arimoto per run; the generalisation term is the tightest listed (an estimate)"
+    if not on_train:
+        terms["note"] = ("D(R_g) of contexts on held-out data (schema-1 log): not a lower bound of the "
+                         "training loss, so delta_m may be negative")
+    elif raw.min() < -_SLACK_TOL:
+        bad = runs[int(raw.argmin())]
+        message = (f"delta_m = train_loss - D(R_g) is {raw.min():.3g} < 0 for run {bad.run_id!r}: D(R_g) on "
+                   "the training samples cannot exceed the training loss of the gate; a bug in the logged fields")
+        terms["note"] = message
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    return BoundValue(name, "risk", bound.total, ESTIMATE, terms, assumption)
 
 
 _BOUNDS: tuple[_BoundFn, ...] = (
-    _union, _xr_posterior, _xr_hypothesis, _xr_logged, _individual, _cmi, _fcmi, _kl, _occam, _rdg,
+    _union, _xr_posterior, _xr_hypothesis, _xr_logged, _individual, _cmi,
+    *(_ecmi_row(key) for key in _ECMI_ROWS), _kl, _occam, _test_set, _rdg,
 )
 
 
@@ -507,10 +619,33 @@ def _measured(runs) -> dict:
     return out
 
 
-def _label(key: str, index: int, total: int) -> str:
-    text = key if key else "(no config)"
-    text = text if len(text) <= 100 else text[:97] + "..."
-    return f"group {index} of {total}: {text}"
+def _flat(config: dict | None) -> dict:
+    """Top-level config items, nested dicts one level down as ``outer.inner``."""
+    out = {}
+    for k, v in (config or {}).items():
+        if isinstance(v, dict):
+            out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            out[k] = v
+    return out
+
+
+def _labels(keys: list[str]) -> list[str]:
+    """One label per group: the config entries in which the groups differ."""
+    flats = [_flat(json.loads(k)) if k else {} for k in keys]
+    names = sorted({n for f in flats for n in f})
+    differ = [n for n in names if len({json.dumps(f.get(n), sort_keys=True) for f in flats}) > 1]
+    labels = []
+    for index, (key, flat) in enumerate(zip(keys, flats), start=1):
+        if not key:
+            text = "(no config)"
+        elif differ:
+            text = ", ".join(f"{n}={json.dumps(flat.get(n))}" for n in differ)
+        else:
+            text = "all runs"
+        text = text if len(text) <= 160 else text[:157] + "..."
+        labels.append(f"group {index} of {len(keys)}: {text}")
+    return labels
 
 
 def bound_report(records: Sequence[RunRecord], *, sigma=None, delta=0.05, seed: int | None = 0,
@@ -551,6 +686,7 @@ def bound_report(records: Sequence[RunRecord], *, sigma=None, delta=0.05, seed: 
     delta = probability(delta, "delta", open_interval=True)
     n_boot = positive_int(n_boot, "n_boot", minimum=2)
     groups = group_runs(records, ignore=ignore)
+    labels = _labels(list(groups))
     reports = []
     for index, (key, runs) in enumerate(groups.items(), start=1):
         s, source, unit = _resolve_sigma(runs, sigma)
@@ -560,7 +696,7 @@ def bound_report(records: Sequence[RunRecord], *, sigma=None, delta=0.05, seed: 
             out = fn(g)
             (bounds if isinstance(out, BoundValue) else missing).append(out)
         reports.append(GroupReport(
-            label=_label(key, index, len(groups)), config=json.loads(key) if key else None,
+            label=labels[index - 1], config=json.loads(key) if key else None,
             run_ids=tuple(r.run_id for r in runs), n_train=g.n, sigma=s, sigma_source=source,
             delta=delta, measured=_measured(runs), bounds=tuple(bounds), missing=tuple(missing),
         ))

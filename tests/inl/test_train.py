@@ -38,36 +38,77 @@ def test_record_fields(runs):
     for run in runs.values():
         rec = run.record
         json.dumps(rec, allow_nan=False)
-        assert rec["schema_version"] == 1 and rec["n_train"] == 400 and rec["loss_range"] == [0.0, 1.0]
+        assert rec["schema_version"] == 2 and rec["n_train"] == 400 and rec["loss_range"] == [0.0, 1.0]
         assert rec["test_loss"] == pytest.approx(1 - rec["test_acc"])
         assert rec["train_loss"] == pytest.approx(1 - rec["train_acc"])
         assert rec["train_ce"] > 0 and rec["test_ce"] > 0
         assert 0 <= rec["gate_rate"] <= math.log(SMALL.get("gate_choices", 4)) + 1e-9
-        assert rec["gate_rate_total"] >= rec["gate_rate"] - 1e-12
+        assert rec["gate_rate_kind"] == "hard" and rec["gate_samples"] == "train"
+        assert 0 <= rec["gate_rate_soft"] <= math.log(4) + 1e-9
         assert rec["latent_rate"] > 0
         pmf = np.array(rec["context_pmf"])
         table = np.array(rec["gate_distortion"])
-        assert 2 <= pmf.size <= 6 and pmf.sum() == pytest.approx(1.0) and np.all(pmf > 0)
-        assert table.shape == (pmf.size, 4) and np.all((table >= 0) & (table <= 1))
+        # distinct 0-1 rows over K = 4 choices: at most 2^4, shares are multiples of 1/n_train
+        assert 1 <= pmf.size <= 16 and pmf.sum() == pytest.approx(1.0) and np.all(pmf > 0)
+        assert np.allclose(pmf * 400, np.round(pmf * 400))
+        assert table.shape == (pmf.size, 4) and set(np.unique(table)) <= {0.0, 1.0}
+        assert len({tuple(row) for row in table}) == pmf.size
         assert rec["config"] == run.config.to_dict()
         assert rec["run_id"].startswith(f"inl-{run.config.mode}-") and rec["run_id"].endswith("-s0")
 
 
 def test_forced_root_choices_compose_the_gated_prediction(runs):
-    # each held-out sample's outcome is the outcome of forcing the choice its gate made
+    # each training sample's outcome is the outcome of forcing the choice its gate made
     run = runs["dense"]
     views = prepare(run.config).views
-    gated = evaluate(run.model, views.test_views, views.test_labels)
+    gated = evaluate(run.model, views.train_views, views.train_labels)
     forced = np.stack([
-        evaluate(run.model, views.test_views, views.test_labels, force_root_choice=k).correct
+        evaluate(run.model, views.train_views, views.train_labels, force_root_choice=k).correct
         for k in range(run.config.gate_choices)
     ])
     chosen = gated.gate_probs[run.model.root].argmax(1)
     assert np.array_equal(forced[chosen, np.arange(chosen.size)], gated.correct)
-    assert gated.error == pytest.approx(run.record["test_loss"])
-    # the record's table is the per-context mean of those forced outcomes
+    assert gated.error == pytest.approx(run.record["train_loss"])
+    # the record's table holds the distinct rows of the per-sample forced losses, with their shares
     pmf, table = np.array(run.record["context_pmf"]), np.array(run.record["gate_distortion"])
     assert table.T @ pmf == pytest.approx(1.0 - forced.mean(1))
+    rows, counts = np.unique(1.0 - forced.T, axis=0, return_counts=True)
+    assert np.array_equal(rows, table) and np.allclose(counts / counts.sum(), pmf)
+
+
+@pytest.mark.parametrize("mode", ["dense", "tree"])
+def test_training_loss_is_at_least_the_distortion_rate_function_at_the_gate_rate(runs, mode):
+    """Regression (audit item 1): D(R_g) came from held-out data and exceeded the training loss."""
+    from estimators import distortion_rate
+
+    rec = runs[mode].record
+    point = distortion_rate(rec["context_pmf"], rec["gate_distortion"], rec["gate_rate"])
+    assert rec["train_loss"] >= point.distortion - 1e-9
+    # the hard gate's rate is the entropy of its choices on the training samples
+    views = prepare(runs[mode].config).views
+    probs = evaluate(runs[mode].model, views.train_views, views.train_labels).gate_probs[runs[mode].model.root]
+    share = np.bincount(probs.argmax(1), minlength=probs.shape[1]) / probs.shape[0]
+    assert rec["gate_rate"] == pytest.approx(-sum(p * math.log(p) for p in share if p > 0))
+
+
+def test_supersample_runs_share_the_supersample_and_differ_in_the_mask():
+    base = INLConfig(mode="tree", supersample_seed=3, **{**SMALL, "epochs": 2})
+    a, b = train(base, progress=False), train(base.replace(seed=1), progress=False)
+    other = train(base.replace(supersample_seed=4), progress=False)
+    ra, rb = a.record, b.record
+    assert ra["n_train"] == 200 and len(ra["mask"]) == 200 and set(ra["mask"]) <= {0, 1}
+    assert ra["supersample_id"] == rb["supersample_id"] != other.record["supersample_id"]
+    assert ra["mask"] != rb["mask"]
+    losses, preds, u = np.array(ra["pair_losses"]), np.array(ra["pair_predictions"]), np.array(ra["mask"])
+    assert losses.shape == preds.shape == (200, 2)
+    # the training members' losses are the run's training loss
+    assert losses[np.arange(200), u].mean() == pytest.approx(ra["train_loss"])
+    # the supersample is the same data for both masks: the pairs hold the same examples
+    sa, sb = prepare(base).supersample, prepare(base.replace(seed=1)).supersample
+    assert np.array_equal(sa.pairs, sb.pairs) and np.array_equal(sa.labels, sb.labels)
+    assert not np.array_equal(sa.labels, prepare(base.replace(supersample_seed=4)).supersample.labels)
+    # a different supersample is a new draw from the same task (class means of data_seed)
+    assert prepare(base).views.test_labels.shape == (300,)
 
 
 def test_same_config_gives_bit_identical_record():

@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["generalization", "ceo", "rdg"])
+@pytest.mark.parametrize("module", ["generalization", "ceo", "rdg", "ecmi"])
 def test_docstring_examples(module):
     mod = importlib.import_module(f"ratebound.{module}")
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)

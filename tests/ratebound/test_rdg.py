@@ -23,8 +23,9 @@ def test_rdg_bound_terms_add_up():
 @pytest.mark.parametrize(
     "kwargs, name",
     [
-        ({"slack": -0.1}, "slack"),
-        ({"mi_sw": -1.0}, "mi"),
+        ({"slack": -0.2}, "slack"),  # the training loss 0.1 - 0.2 would be negative
+        ({"distortion_rate": -0.1}, "distortion_rate"),  # regression: gave a negative risk bound
+        ({"mi_sw": -1.0}, "mi_sw"),
         ({"n": 0}, "n"),
         ({"sigma": -1.0}, "sigma"),
         ({"distortion_rate": float("nan")}, "distortion_rate"),
@@ -35,6 +36,21 @@ def test_rdg_bound_validation(kwargs, name):
     args = {"distortion_rate": 0.1, "slack": 0.0, "mi_sw": 0.1, "n": 10, **kwargs}
     with pytest.raises(ValueError, match=name):
         rdg_bound(**args)
+
+
+def test_rdg_bound_slack_is_raw_and_the_term_is_taken_by_name():
+    b = rdg_bound(distortion_rate=0.1, slack=-0.01, generalization=0.05, source="e-cmi linear")
+    assert (b.slack, b.source) == (-0.01, "e-cmi linear")
+    assert b.total == pytest.approx(0.1 - 0.01 + 0.05, rel=1e-15)
+    assert rdg_bound(distortion_rate=0.1, slack=0.0, mi_sw=0.1, n=10).source == "xu-raginsky"
+    with pytest.raises(ValueError, match="source"):
+        rdg_bound(distortion_rate=0.1, slack=0.0, generalization=0.05)
+    with pytest.raises(ValueError, match="not both"):
+        rdg_bound(distortion_rate=0.1, slack=0.0, generalization=0.05, source="x", mi_sw=0.1, n=10)
+    with pytest.raises(ValueError, match="generalization"):
+        rdg_bound(distortion_rate=0.1, slack=0.0, generalization=-0.05, source="x")
+    with pytest.raises(ValueError, match="mi_sw"):
+        rdg_bound(distortion_rate=0.1, slack=0.0)
 
 
 def test_rdg_bound_is_keyword_only():

@@ -103,7 +103,10 @@ def test_supersample_bounds_cover_the_supersample_gap(make_supersample_runs):
     bounds, missing = _by_name(rep)
     gap = rep.measured["supersample_gap"]
     assert bounds["cmi (Steinke-Zakynthinou)"].value >= gap
-    assert bounds["loss-difference cmi (per pair)"].value >= gap
+    for name in ("loss-difference cmi (Wang-Mao)", "loss-difference cmi, variance form",
+                 "e-cmi linear, fast rate (Hellstrom-Durisi)"):
+        assert bounds[name].value >= gap and bounds[name].kind == "estimate"
+    assert "pair_predictions" in missing["f-cmi (Harutyunyan et al.)"].needs
     # runs of one supersample are not independent training sets
     assert "xu-raginsky (selected hypotheses)" in missing
 
@@ -145,11 +148,13 @@ def test_rdg_bound_from_logged_gate_fields():
     bounds, _ = _by_name(rep)
     rdg = bounds["rate-distortion-generalisation (D-INL)"]
     assert rdg.terms["D(R_g)"] == pytest.approx(0.1, abs=1e-4)
+    # delta_m is reported raw, never floored (the run with training loss 0.05 counts -0.05)
     assert rdg.terms["delta_m raw"] == pytest.approx(np.mean([0.15, 0.05, 0.13, 0.11]) - 0.1, abs=1e-4)
-    assert rdg.terms["delta_m"] == pytest.approx((0.05 + 0.0 + 0.03 + 0.01) / 4, abs=1e-4)
-    assert rdg.terms["I source"] == "posterior"
-    assert rdg.value == pytest.approx(rdg.terms["D(R_g)"] + rdg.terms["delta_m"] + xu_raginsky(math.log(2), 100),
-                                      rel=1e-9)
+    assert rdg.terms["delta_m raw min"] == pytest.approx(-0.05, abs=1e-4)
+    assert rdg.terms["generalization source"] == "xu-raginsky (I(S;W) from posterior)"
+    assert "not a lower bound" in rdg.terms["note"]  # no gate_samples = "train": schema-1 contexts
+    assert rdg.value == pytest.approx(rdg.terms["D(R_g)"] + rdg.terms["delta_m raw"]
+                                      + xu_raginsky(math.log(2), 100), rel=1e-9)
     assert rdg.kind == "estimate" and rdg.target == "risk"
 
 
@@ -188,10 +193,12 @@ def test_different_loss_ranges_use_the_widest_and_skip_unit_bounds():
 def test_train_loss_outside_the_assumed_unit_range_is_not_clipped():
     # no loss_range logged: [0, 1] is assumed; a cross-entropy of 2.3 must not become a bound of 1
     runs = [RunRecord(run_id="a", n_train=50, bank_size=4, train_loss=2.3, posterior=(0.25,) * 4)]
-    (rep,) = bound_report(runs)
+    with pytest.raises(ValueError, match="outside \\[0, 1\\].*loss_range"):
+        bound_report(runs)  # regression: printed a [0,1]-loss bound beside a gap of 2
+    (rep,) = bound_report(runs, sigma=1.0)
     bounds, missing = _by_name(rep)
     assert "occam (finite bank)" not in bounds and "pac-bayes-kl (posterior, uniform prior)" not in bounds
-    assert "outside" in missing["occam (finite bank)"].reason
+    assert "loss_range" in missing["occam (finite bank)"].needs
     assert "loss_range" in missing["pac-bayes-kl (posterior, uniform prior)"].needs
 
 
@@ -202,3 +209,39 @@ def test_posteriors_of_one_supersample_are_not_independent_training_sets():
     bounds, missing = _by_name(rep)
     assert "xu-raginsky (posterior)" not in bounds
     assert "supersample" in missing["xu-raginsky (posterior)"].reason
+
+
+def test_runs_on_one_training_set_are_not_draws_of_s():
+    """Regression (audit item 7): three runs on one data set gave Xu-Raginsky 0.0 against a gap of 0.25."""
+    runs = [RunRecord(run_id=f"r{j}", n_train=50, loss_range=(0.0, 1.0), hypothesis=2, bank_size=4,
+                      train_loss=0.1, test_loss=0.35, config={"lr": 0.1, "seed": j, "data_seed": 7})
+            for j in range(3)]
+    (rep,) = bound_report(runs)
+    bounds, missing = _by_name(rep)
+    assert "xu-raginsky (selected hypotheses)" not in bounds
+    assert "share 1 training set" in missing["xu-raginsky (selected hypotheses)"].reason
+    # on three independent training sets the same selections are counted
+    independent = [RunRecord(**{**r.__dict__, "config": {**r.config, "data_seed": j}}) for j, r in enumerate(runs)]
+    (rep,) = bound_report(independent)
+    assert "xu-raginsky (selected hypotheses)" in _by_name(rep)[0]
+
+
+def test_group_labels_name_the_config_entries_that_differ():
+    runs = [RunRecord(run_id=f"{mode}{j}", n_train=5, config={"mode": mode, "lr": 0.1, "seed": j,
+                                                                "dataset_params": {"n_train": 5}})
+            for mode in ("dense", "tree") for j in range(2)]
+    labels = [r.label for r in bound_report(runs)]
+    assert labels == ['group 1 of 2: mode="dense"', 'group 2 of 2: mode="tree"']
+    assert bound_report(runs[:2])[0].label == "group 1 of 1: all runs"
+
+
+def test_held_out_set_bound_of_a_single_run_is_a_certificate():
+    from ratebound.generalization import kl_inverse
+
+    run = RunRecord(run_id="a", n_train=100, loss_range=(0.0, 1.0), train_loss=0.0, test_loss=0.1,
+                    extra={"n_test": 1000})
+    (rep,) = bound_report([run], delta=0.05)
+    row = _by_name(rep)[0]["test-set (held-out, binomial kl)"]
+    assert row.kind == "certificate" and row.target == "risk"
+    assert row.value == pytest.approx(kl_inverse(0.1, math.log(20) / 1000))
+    assert 0.1 < row.value < 0.13
