@@ -33,6 +33,8 @@ def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None) -
     """``x`` as a finite float64 array, with ``ndim`` checked when given."""
     try:
         arr = np.asarray(x, dtype=np.float64)
+    except OverflowError:  # a Python int beyond float64's range
+        raise ValueError(f"{name} contains a number beyond the float64 range (about 1.8e308)") from None
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be numeric array-like: {exc}") from None
     if ndim is not None:
@@ -140,22 +142,75 @@ def positive_int(value, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def positive_float(value, name: str, *, allow_zero: bool = False) -> float:
-    """A finite real number > 0 (or >= 0 with ``allow_zero``)."""
+def _real(value, name: str, what: str) -> float:
+    """``value`` as a float; ``ValueError`` naming ``name`` for non-reals and ints beyond float64."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    try:
+        return float(value)
+    except OverflowError:  # a Python int (or Fraction) beyond float64's range
+        raise ValueError(f"{name} must be {what}, got a number beyond the float64 range") from None
+
+
+def positive_float(value, name: str, *, allow_zero: bool = False, maximum: float | None = None) -> float:
+    """A finite real number > 0 (or >= 0 with ``allow_zero``), at most ``maximum`` when given."""
+    value = _real(value, name, "a real number")
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}, got {value}")
+    if maximum is not None and value > maximum:
+        low = "[0" if allow_zero else "(0"
+        raise ValueError(f"{name} must lie in {low}, {maximum:.6g}], got {value:.6g}")
     return value
+
+
+#: The largest learning rate accepted: float32's largest number. Torch keeps the rate
+#: in the parameters' precision, and above this it cannot store it (``RuntimeError``).
+#: Rates far below it still diverge; the training loops then stop and say so.
+MAX_LEARNING_RATE = float(np.finfo(np.float32).max)
+
+
+def learning_rate(value, name: str = "lr") -> float:
+    """An optimiser learning rate: a finite number in ``(0, MAX_LEARNING_RATE]``."""
+    return positive_float(value, name, maximum=MAX_LEARNING_RATE)
+
+
+def drop_constant_columns(arr: np.ndarray, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The ``(n, d)`` samples ``arr`` without their constant columns, and a note naming those.
+
+    A constant coordinate carries no information: ``I((X_1, c); Y) = I(X_1; Y)``
+    exactly, and ``I(c; Y) = 0``. kNN distances and neural critics, on the other
+    hand, need spread in every coordinate (a constant column would be reported as
+    "constant" or turned into rounding noise), so the estimators drop such columns
+    and say so; with none left the mutual information is exactly 0.
+    """
+    constant = np.ptp(arr, axis=0) == 0
+    if not constant.any():
+        return arr, ()
+    if constant.all():
+        note = f"{name} is constant: its mutual information with anything is exactly 0"
+    else:
+        note = f"{name} columns {np.flatnonzero(constant).tolist()} are constant (no information) and were dropped"
+    return arr[:, ~constant], (note,)
+
+
+def unit_scaled_columns(arr: np.ndarray) -> np.ndarray:
+    """Each column of ``arr`` divided by the power of two just above its largest magnitude.
+
+    Dividing by a power of two is exact (short of the subnormal range), so
+    ``x * s`` and ``x`` give the same result up to the rounding already in ``x * s``,
+    for any scale ``s`` in float64's range; afterwards every entry lies in
+    ``[-1, 1]``, where means, variances and differences cannot overflow. Columns of
+    zeros are left as they are.
+    """
+    largest = np.max(np.abs(arr), axis=0)
+    exponent = np.frexp(largest)[1]  # largest = m * 2**e with 0.5 <= m < 1 (e = 0 for 0)
+    return np.ldexp(arr, -exponent[None, :])
 
 
 def probability(value, name: str, *, open_interval: bool = False) -> float:
     """A real number in ``[0, 1]`` (or ``(0, 1)`` with ``open_interval``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number in [0, 1], got {value!r}")
-    value = float(value)
+    value = _real(value, name, "a real number in [0, 1]")
     ok = 0 < value < 1 if open_interval else 0 <= value <= 1
     if not ok:
         interval = "(0, 1)" if open_interval else "[0, 1]"
