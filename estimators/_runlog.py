@@ -273,8 +273,7 @@ def _real(v, *, low=None, high=None, what="a finite number", bound=None):
     if (low is not None and v < low) or (high is not None and v > high):
         raise _Bad(f"must be {what}, got {v!r}")
     if bound is not None and abs(v) > bound:
-        raise _Bad(f"must have magnitude at most {bound:g} (losses are subtracted, squared and summed "
-                   f"by the bounds), got {v!r}")
+        raise _Bad(f"must have magnitude at most {bound:g} (the bounds square and sum losses), got {v!r}")
     return v
 
 

@@ -1,13 +1,14 @@
 """Run logs: validation naming file, line and field; unknown fields kept; atomic append."""
 
 import json
+import math
 import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ratebound.runs import RunLogError, RunRecord, append_run, load_runs, parse_record
+from ratebound.runs import SCHEMA_VERSION, RunLogError, RunRecord, append_run, load_runs, parse_record
 
 GOOD = {"schema_version": 1, "run_id": "a", "n_train": 10, "loss_range": [0, 1], "train_loss": 0.1,
         "test_loss": 0.2, "hypothesis": 2, "bank_size": 4, "posterior": [0.1, 0.2, 0.3, 0.4],
@@ -167,3 +168,113 @@ def test_hypothesis_must_index_the_posterior_without_bank_size():
     record = {"run_id": "a", "n_train": 3, "posterior": [0.5, 0.5], "hypothesis": 2}
     assert parse_record(record, "x:1")[1] == ["x:1: hypothesis: must index the posterior's 2 entries, got 2"]
     assert parse_record({**record, "hypothesis": 1}, "x:1")[1] == []
+
+
+# ------------------------------------------------------------------ bad input to the reader
+
+
+@pytest.mark.parametrize("paths", [None, 5, 2.5, b"runs.jsonl", [5], ["ok.jsonl", None], object()])
+def test_load_runs_of_a_non_path_names_paths(paths):
+    """Regression: load_runs(None) and load_runs(5) raised TypeError."""
+    with pytest.raises(ValueError, match=r"paths: (must be a path|each entry must be)"):
+        load_runs(paths)
+
+
+def test_load_runs_accepts_one_path_or_several(write_jsonl):
+    a, b = write_jsonl([GOOD]), write_jsonl([{**GOOD, "run_id": "z"}])
+    assert [r.run_id for r in load_runs(str(a))] == ["a"]
+    assert [r.run_id for r in load_runs(p for p in (a, b))] == ["a", "z"]
+
+
+@pytest.mark.parametrize("name, value", [("train_loss", 1e300), ("test_loss", -1e300), ("train_loss", 1.0000001e100),
+                                         ("pair_losses", [[0.0, 1e300]] * 10), ("loss_range", [-1e300, 1e300]),
+                                         ("gate_distortion", [[1e200]])])
+def test_huge_losses_are_refused_at_load(write_jsonl, name, value):
+    """Regression: ±1e300 losses printed ``gap 1e+300 +- inf`` and failed ``--json`` on inf."""
+    record = {"run_id": "a", "n_train": 10, name: value}
+    if name == "gate_distortion":
+        record["context_pmf"] = [1.0]
+    path = write_jsonl([record])
+    with pytest.raises(RunLogError) as info:
+        load_runs(path)
+    (problem,) = info.value.problems
+    assert problem.startswith(f"{path}:1: {name}: must have magnitude at most 1e+100")
+
+
+def test_losses_up_to_the_limit_load(write_jsonl):
+    path = write_jsonl([{"run_id": "a", "n_train": 10, "train_loss": -1e100, "test_loss": 1e100}])
+    (run,) = load_runs(path)
+    assert run.test_loss - run.train_loss == 2e100 and math.isfinite((run.test_loss - run.train_loss) ** 2)
+
+
+def test_huge_losses_are_one_line_at_the_command_line(write_jsonl, run_cli):
+    path = write_jsonl([{"run_id": "x", "n_train": 10, "train_loss": -1e300, "test_loss": 1e300},
+                        {"run_id": "y", "n_train": 10, "train_loss": 1e300, "test_loss": -1e300}])
+    for extra in ([], ["--json"]):
+        status, out, err = run_cli(["bound", str(path), *extra])
+        assert status == 2 and out == "" and len(err.strip().splitlines()) == 1
+        assert "train_loss: must have magnitude at most 1e+100" in err and "inf" not in err
+
+
+# ------------------------------------------------------------------ schema versions
+
+
+V2 = {"run_id": "v2", "n_train": 3, "schema_version": 2, "pair_predictions": [[0, 1], [2, 2], [1, 0]],
+      "gate_rate_kind": "hard", "gate_samples": "train", "n_test": 40}
+
+
+def test_version_2_fields_are_record_attributes(write_jsonl):
+    (run,) = load_runs(write_jsonl([V2]))
+    assert run.schema_version == 2 and run.pair_predictions == ((0, 1), (2, 2), (1, 0))
+    assert (run.gate_rate_kind, run.gate_samples, run.n_test) == ("hard", "train", 40)
+    assert run.extra == {} and run.to_dict() == V2
+
+
+def test_version_1_records_read_as_before(write_jsonl):
+    # the version-1 trainer logged n_test as an unknown field; version-2 names are not checked there
+    old = {**V2, "run_id": "v1", "schema_version": 1, "gate_samples": "validation", "n_test": 0}
+    (run,) = load_runs(write_jsonl([old]))
+    assert run.schema_version == 1
+    assert run.pair_predictions is run.gate_rate_kind is run.gate_samples is run.n_test is None
+    assert run.extra == {"pair_predictions": [[0, 1], [2, 2], [1, 0]], "gate_rate_kind": "hard",
+                         "gate_samples": "validation", "n_test": 0}
+
+
+def test_a_record_without_version_is_read_as_the_current_one(write_jsonl):
+    (run,) = load_runs(write_jsonl([{k: v for k, v in V2.items() if k != "schema_version"}]))
+    assert run.schema_version == SCHEMA_VERSION == 2 and run.n_test == 40
+
+
+@pytest.mark.parametrize(
+    "patch, field, fragment",
+    [
+        ({"schema_version": 3}, "schema_version", "unsupported version 3 (this reader knows 1 and 2"),
+        ({"pair_predictions": [[0, 1]] * 2}, "pair_predictions", "n_train = 3 entries, got 2"),
+        ({"pair_predictions": [[0, 1.5]] * 3}, "pair_predictions", "integer labels >= 0"),
+        ({"pair_predictions": [[0, 1, 2]] * 3}, "pair_predictions", "[pred_0, pred_1] pairs"),
+        ({"gate_rate_kind": "Hard"}, "gate_rate_kind", "one of 'hard', 'soft'"),
+        ({"gate_samples": 1}, "gate_samples", "one of 'train', 'test'"),
+        ({"n_test": 2.0}, "n_test", "integer >= 1"),
+    ],
+)
+def test_version_2_problems_name_the_field(write_jsonl, patch, field, fragment):
+    path = write_jsonl([{**V2, **patch}])
+    with pytest.raises(RunLogError) as info:
+        load_runs(path)
+    (problem,) = info.value.problems
+    assert problem.startswith(f"{path}:1: {field}: ") and fragment in problem
+
+
+def test_writer_defaults_to_version_2(tmp_path):
+    path = tmp_path / "log.jsonl"
+    append_run(path, {k: v for k, v in V2.items() if k != "schema_version"})
+    append_run(path, {"run_id": "old", "n_train": 1, "schema_version": 1, "n_test": "kept as it was"})
+    first, second = (json.loads(line) for line in path.read_text().splitlines())
+    assert first["schema_version"] == 2 and second["schema_version"] == 1
+    assert load_runs(path)[1].extra == {"n_test": "kept as it was"}
+
+
+def test_duplicate_in_a_log_is_still_reported_by_the_reader(write_jsonl):
+    path = write_jsonl([GOOD, {**GOOD, "train_loss": 0.3}])
+    with pytest.raises(RunLogError, match=rf"{path}:2: run_id: duplicate of {path}:1 \('a'\)"):
+        load_runs(path)
