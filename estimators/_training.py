@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from estimators._critics import ConcatCritic, SeparableCritic
-from estimators._validation import positive_int
+from estimators._validation import positive_int, unit_scaled_columns
 
 #: Critic scores beyond this magnitude (a density ratio of e^100000) count as divergence.
 SCORE_LIMIT = 1e5
@@ -93,15 +93,44 @@ def _standardizer(train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return lambda a: (a - mean) / std
 
 
+#: Fewest held-out pairs: a standard error needs two halves of at least 2 pairs.
+MIN_HELD_OUT = 4
+
+
+def _float32_ready(a: np.ndarray, name: str) -> np.ndarray:
+    """Raw samples checked to survive the critic's float32: no overflow, no column collapsing to a constant."""
+    with np.errstate(over="ignore", under="ignore"):
+        single = a.astype(np.float32)
+    if not np.all(np.isfinite(single)):
+        raise ValueError(f"{name} has entries beyond float32's range (3.4e38); use standardize=True")
+    collapsed = (np.ptp(single, axis=0) == 0) & (np.ptp(a, axis=0) > 0)
+    if collapsed.any():
+        raise ValueError(
+            f"{name} column {int(np.flatnonzero(collapsed)[0])} loses all its spread in float32 "
+            "(values too small or too close together); use standardize=True"
+        )
+    return a
+
+
 def split_pairs(x, y, holdout, generator, standardize, device) -> Split:
-    """Shuffle, hold out a fraction ``holdout``, z-score with training statistics."""
+    """Shuffle, hold out a fraction ``holdout``, z-score with training statistics.
+
+    With ``standardize`` each column is first divided by a power of two (exact,
+    :func:`~estimators._validation.unit_scaled_columns`), so the estimate does not
+    depend on the scale of the data (``x * 1e300`` and ``x * 1e-300`` give that of
+    ``x``); without it the raw values must survive the critic's float32.
+    """
     n = x.shape[0]
     n_hold = int(round(holdout * n))
-    if n_hold < 2 or n - n_hold < 2:
+    if n_hold < MIN_HELD_OUT or n - n_hold < 2:
         raise ValueError(
             f"x and y have {n} samples: with holdout={holdout} that leaves {n - n_hold} "
-            f"training and {n_hold} held-out pairs; each needs at least 2"
+            f"training and {n_hold} held-out pairs; at least 2 and {MIN_HELD_OUT} are needed"
         )
+    if standardize:
+        x, y = unit_scaled_columns(x), unit_scaled_columns(y)
+    else:
+        x, y = _float32_ready(x, "x"), _float32_ready(y, "y")
     order = torch.randperm(n, generator=generator).numpy()
     fit, hold = order[n_hold:], order[:n_hold]
     scale_x = _standardizer(x[fit]) if standardize else (lambda a: a)
@@ -151,6 +180,27 @@ def held_out_values(critic, bound, x, y, size: int, max_batches: int | None = No
             if not _sane(scores):
                 return torch.tensor([math.nan], dtype=torch.float64)
             values.append(bound(scores))
+    return torch.stack(values).cpu()
+
+
+def half_sample_values(critic, bound, x, y, size: int, generator: torch.Generator, count: int) -> torch.Tensor:
+    """The bound on ``count`` random halves of the first ``size`` held-out pairs (float64).
+
+    The critic scores the ``size`` pairs once; a half is a random subset of
+    ``size // 2`` pairs without replacement, and its score matrix is the
+    corresponding sub-matrix (``scores[i, j] = f(x_i, y_j)``). These are the
+    replicates of the delete-d jackknife with ``d = size - size // 2``.
+    """
+    half = size // 2
+    with torch.no_grad():
+        scores = critic(x[:size], y[:size])
+        _check_scores_shape(scores, size)
+        if not _sane(scores):
+            return torch.tensor([math.nan], dtype=torch.float64)
+        values = []
+        for _ in range(count):
+            rows = torch.randperm(size, generator=generator)[:half].to(scores.device)
+            values.append(bound(scores[rows][:, rows]))
     return torch.stack(values).cpu()
 
 

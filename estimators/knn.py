@@ -21,6 +21,14 @@ enabled), drawn from ``numpy.random.default_rng(seed)``; the default
 ``jitter=0`` and more than ``k`` identical points the functions raise
 :class:`ValueError` instead of returning ``nan``.
 
+Scale and constant columns. With ``standardize=True`` (the default) the MI
+estimates are invariant to the scale of each column: ``x * s`` gives the
+estimate of ``x`` for every ``s`` from 1e-300 to 1e300, up to the rounding
+already in ``x * s`` (columns are first divided by a power of two, exactly). A
+constant column carries no information and is dropped (the estimate's notes
+say so); when every column of one variable is constant the estimate is exactly
+0 with the interval ``[0, 0]``.
+
 References
 ----------
 .. [1] A. Kraskov, H. Stoegbauer, P. Grassberger, "Estimating mutual
@@ -48,7 +56,16 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.special import digamma, gammaln
 
-from estimators._validation import as_labels, as_samples, log_base, positive_float, positive_int, same_length
+from estimators._validation import (
+    as_labels,
+    as_samples,
+    drop_constant_columns,
+    log_base,
+    positive_float,
+    positive_int,
+    same_length,
+    unit_scaled_columns,
+)
 from estimators.interface import MIEstimate
 
 __all__ = [
@@ -117,7 +134,8 @@ def ksg_mi(
     standardize : bool
         Scale every column to unit variance first (as scikit-learn does). The
         max-norm mixes coordinates, so this matters in several dimensions;
-        MI itself is invariant to it.
+        MI itself is invariant to it, and so is the estimate then (to any
+        column scale within float64's range). ``False`` uses the raw values.
     jitter : float
         Relative standard deviation of the tie-breaking noise (see the module
         notes); 0 disables it.
@@ -127,7 +145,8 @@ def ksg_mi(
     Returns
     -------
     float
-        :math:`\max(0, \hat I)` in units of ``base``.
+        :math:`\max(0, \hat I)` in units of ``base``; exactly 0 when ``x`` or
+        ``y`` is constant (constant columns are dropped; see the module notes).
 
     Notes
     -----
@@ -180,12 +199,17 @@ def ksg_mi_estimate(
     k = positive_int(k, "k")
     scale = log_base(base)
     xs, ys = _paired_samples(x, y, k)
+    workers = _workers(workers)
+    xs, x_notes = drop_constant_columns(xs, "x")
+    ys, y_notes = drop_constant_columns(ys, "y")
+    method, notes = f"ksg(k={k})", x_notes + y_notes
+    if xs.shape[1] == 0 or ys.shape[1] == 0:
+        return _exact_zero(xs.shape[0], method, base, notes)
     rng = np.random.default_rng(seed)
     xs = _prepare(xs, "x", standardize, jitter, rng)
     ys = _prepare(ys, "y", standardize, jitter, rng)
-    workers = _workers(workers)
     terms = _ksg_terms(xs, ys, k, workers)
-    return _summarise(terms, scale, f"ksg(k={k})", base, clipped_by="ksg_mi")
+    return _summarise(terms, scale, method, base, clipped_by="ksg_mi", notes=notes)
 
 
 def mixed_mi(
@@ -252,7 +276,7 @@ def mixed_mi_estimate(
     """
     k = positive_int(k, "k")
     scale = log_base(base)
-    zs = as_samples(z, "z", min_n=2)
+    zs = as_samples(z, "z", min_n=k + 1)  # as ksg_mi: k neighbours need k + 1 samples
     labels = as_labels(t, "t")
     same_length("z", zs, "t", labels)
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
@@ -261,11 +285,19 @@ def mixed_mi_estimate(
         raise ValueError("t must contain some label at least twice (samples with a unique label are dropped)")
     dropped = int((~keep).sum())
     zs, inverse = zs[keep], inverse[keep]
+    workers = _workers(workers)
+    method = f"mixed-ross(k={k})"
+    notes = (f"{dropped} samples with a label seen only once were dropped",) if dropped else ()
+    zs, z_notes = drop_constant_columns(zs, "z")
+    notes += z_notes
+    if np.unique(inverse).size == 1:
+        notes += ("t takes a single label (after the drop): its mutual information with anything is exactly 0",)
+    if zs.shape[1] == 0 or np.unique(inverse).size == 1:
+        return _exact_zero(zs.shape[0], method, base, notes)
     rng = np.random.default_rng(seed)
     zs = _prepare(zs, "z", standardize, jitter, rng)
-    terms = _mixed_terms(zs, inverse, k, _workers(workers))
-    notes = (f"{dropped} samples with a label seen only once were dropped",) if dropped else ()
-    return _summarise(terms, scale, f"mixed-ross(k={k})", base, clipped_by="mixed_mi", notes=notes)
+    terms = _mixed_terms(zs, inverse, k, workers)
+    return _summarise(terms, scale, method, base, clipped_by="mixed_mi", notes=notes)
 
 
 def kl_entropy(
@@ -327,13 +359,17 @@ def kl_entropy(
     if metric not in ("euclidean", "chebyshev"):
         raise ValueError(f"metric must be 'euclidean' or 'chebyshev', got {metric!r}")
     xs = as_samples(x, "x", min_n=k + 1)
-    xs = _prepare(xs, "x", False, jitter, np.random.default_rng(seed))
+    if np.any(np.ptp(xs, axis=0) == 0):
+        raise ValueError("x has a constant column: its differential entropy is -inf (a degenerate distribution)")
+    # h(x / 2^e) = h(x) - d e ln 2, exactly: distances of x * 1e300 would overflow
+    exponent = int(np.frexp(np.max(np.abs(xs)))[1])
+    xs = _prepare(np.ldexp(xs, -exponent), "x", False, jitter, np.random.default_rng(seed))
     p = 2.0 if metric == "euclidean" else np.inf
     radius = _kth_neighbour_distance(xs, k, p, _workers(workers))
     _require_positive(radius, "x", k)
     n, d = xs.shape
     log_volume = 0.5 * d * math.log(math.pi) - gammaln(0.5 * d + 1) if p == 2.0 else d * math.log(2.0)
-    value = digamma(n) - digamma(k) + log_volume + d * np.mean(np.log(radius))
+    value = digamma(n) - digamma(k) + log_volume + d * (np.mean(np.log(radius)) + exponent * math.log(2.0))
     return float(value) / scale
 
 
@@ -442,6 +478,12 @@ def _summarise(terms: np.ndarray, scale: float, method: str, base: float, *, cli
                       method=method, n=n, base=float(base), notes=tuple(all_notes))
 
 
+def _exact_zero(n: int, method: str, base: float, notes: tuple[str, ...]) -> MIEstimate:
+    """The estimate when one variable is constant: exactly 0, with the degenerate interval [0, 0]."""
+    return MIEstimate(value=0.0, stderr=0.0, ci_low=0.0, ci_high=0.0, method=method, n=n, base=float(base),
+                      notes=notes)
+
+
 # ---------------------------------------------------------------------------
 # Neighbour searches
 
@@ -541,14 +583,19 @@ def _paired_samples(x, y, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _prepare(values: np.ndarray, name: str, standardize: bool, jitter, rng: np.random.Generator) -> np.ndarray:
-    """Optionally scale columns to unit variance, then add the tie-breaking jitter."""
+    """Optionally scale the (non-constant) columns to unit variance, then add the tie-breaking jitter.
+
+    Standardising first divides each column by a power of two (exact), so that
+    its mean and variance cannot overflow (``x * 1e300``) and tiny columns
+    (``x * 1e-300``) are not mistaken for constant ones: the estimate of ``x * s``
+    is that of ``x`` for every scale ``s`` in float64's range, up to the
+    rounding already in ``x * s``.
+    """
     jitter = positive_float(jitter, "jitter", allow_zero=True)
     out = np.array(values, dtype=np.float64)
     if standardize:
-        std = out.std(axis=0)
-        if np.any(std == 0):
-            raise ValueError(f"{name} has a constant column; its mutual information with anything is 0")
-        out = (out - out.mean(axis=0)) / std
+        out = unit_scaled_columns(out)
+        out = (out - out.mean(axis=0)) / out.std(axis=0)
     if jitter > 0:
         size = np.mean(np.abs(out), axis=0)
         size[size == 0] = 1.0

@@ -54,6 +54,7 @@ from functools import partial
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.stats import t as scipy_t
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -62,6 +63,7 @@ from estimators._training import (
     MIN_IMPROVEMENT,
     SCORE_LIMIT,
     Bound,
+    half_sample_values,
     held_out_values,
     make_critic,
     resolve_device,
@@ -71,6 +73,8 @@ from estimators._training import (
 )
 from estimators._validation import (
     as_samples,
+    drop_constant_columns,
+    learning_rate,
     log_base,
     positive_float,
     positive_int,
@@ -96,6 +100,12 @@ EXP_CAP = 700.0
 
 #: An InfoNCE estimate this close (nats) to its cap ln(batch) gets a note.
 INFONCE_MARGIN = 0.5
+
+#: Two-sided 95% normal quantile.
+_Z95 = 1.959963984540054
+
+#: Random halves of the one held-out batch behind the standard error of a small sample.
+HALF_SAMPLES = 200
 
 # --------------------------------------------------------------------------- #
 # Log-domain pieces                                                            #
@@ -422,7 +432,7 @@ def _plan(method, steps, batch_size, lr, holdout, patience, eval_every, clip, em
         options=_Options(clip=_positive_or_inf(clip, "clip"), ema_rate=probability(ema_rate, "ema_rate", open_interval=True)),
         steps=steps,
         batch_size=positive_int(batch_size, "batch_size", minimum=2),
-        lr=positive_float(lr, "lr"),
+        lr=learning_rate(lr, "lr"),
         holdout=probability(holdout, "holdout", open_interval=True),
         patience=None if patience is None else positive_int(patience, "patience"),
         eval_every=max(1, min(50, steps // 20)) if eval_every is None else positive_int(eval_every, "eval_every"),
@@ -452,7 +462,11 @@ def _notes(trace, plan: _Plan, value_nats: float, batch: int, eval_batch: int, n
             "(use a larger batch_size or another method)"
         )
     if n_batches < 2:
-        notes.append("fewer than 2 held-out batches: no standard error (use more samples or a larger holdout)")
+        notes.append(
+            f"one held-out batch of {eval_batch} pairs: the standard error is the delete-half jackknife's "
+            f"over {HALF_SAMPLES} random halves of it [Wu 1986], a heuristic spread; 2 batches or more "
+            f"({2 * eval_batch} held-out pairs) give the batch-means interval"
+        )
     return notes
 
 
@@ -587,6 +601,11 @@ def estimate_mi(
     same_length("x", x_arr, "y", y_arr)
     resolved = resolve_device(device)
     generator = seeded_generator(seed)
+    x_arr, x_notes = drop_constant_columns(x_arr, "x")
+    y_arr, y_notes = drop_constant_columns(y_arr, "y")
+    if x_arr.shape[1] == 0 or y_arr.shape[1] == 0:
+        return MIEstimate(value=0.0, stderr=0.0, ci_low=0.0, ci_high=0.0, method=method, n=x_arr.shape[0],
+                          base=plan.base, notes=x_notes + y_notes)
     split = split_pairs(x_arr, y_arr, plan.holdout, generator, standardize, resolved)
     module = make_critic(critic, x_arr.shape[1], y_arr.shape[1], critic_options, generator, resolved)
     batch, eval_batch = plan.batches(split)
@@ -597,26 +616,47 @@ def estimate_mi(
             steps=plan.steps, batch=batch, eval_batch=eval_batch, lr=plan.lr, patience=plan.patience,
             eval_every=plan.eval_every, generator=generator, bar=bar,
         )
-    return _result(module, split, trace, plan)
+    return _result(module, split, trace, plan, generator, x_notes + y_notes)
 
 
-def _result(module: nn.Module, split, trace, plan: _Plan) -> MIEstimate:
+def _spread(module: nn.Module, report: Bound, split, values: torch.Tensor, eval_batch: int,
+            generator: torch.Generator) -> tuple[float, float]:
+    """Standard error (nats) of the held-out value and the 95% quantile of its interval.
+
+    ``K >= 2`` held-out batches: batch means, ``sd / sqrt(K)``, Student's ``t``
+    quantile with ``K - 1`` degrees of freedom. One batch of ``m`` pairs: the
+    delete-d jackknife [Wu 1986] over random halves (``h = m // 2`` pairs, ``d = m - h``
+    deleted), variance ``h / d`` times the mean squared deviation of the half values,
+    and the normal quantile.
+    """
+    k = values.numel()
+    if k >= 2:
+        return float(values.std(correction=1)) / math.sqrt(k), float(scipy_t.ppf(0.975, k - 1))
+    halves = half_sample_values(module, report, split.x_hold, split.y_hold, eval_batch, generator, HALF_SAMPLES)
+    kept, deleted = eval_batch // 2, eval_batch - eval_batch // 2
+    variance = kept / deleted * float(((halves - halves.mean()) ** 2).mean())
+    return math.sqrt(variance), _Z95
+
+
+def _result(module: nn.Module, split, trace, plan: _Plan, generator: torch.Generator,
+            input_notes: tuple[str, ...]) -> MIEstimate:
     """Restore the best critic, evaluate it on every held-out batch, package the estimate."""
     module.load_state_dict(trace.best_state)
     batch, eval_batch = plan.batches(split)
     report = _METHODS[plan.method].report(plan.options)
     values = held_out_values(module, report, split.x_hold, split.y_hold, eval_batch)
     value_nats, k = float(values.mean()), values.numel()
-    stderr_nats = float(values.std(correction=1)) / math.sqrt(k) if k >= 2 else math.nan
-    notes = _notes(trace, plan, value_nats, batch, eval_batch, k)
+    stderr_nats, quantile = _spread(module, report, split, values, eval_batch, generator)
+    notes = [*input_notes, *_notes(trace, plan, value_nats, batch, eval_batch, k)]
     if trace.diverged_at is not None:
-        warnings.warn(f"estimate_mi(method={plan.method!r}): {notes[0]}", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"estimate_mi(method={plan.method!r}): {notes[len(input_notes)]}", RuntimeWarning,
+                      stacklevel=3)
     value, stderr = value_nats / plan.divisor, stderr_nats / plan.divisor
     return MIEstimate(
         value=value,
         stderr=stderr,
-        ci_low=value - 1.96 * stderr,
-        ci_high=value + 1.96 * stderr,
+        ci_low=value - quantile * stderr,
+        ci_high=value + quantile * stderr,
         method=plan.method,
         n=split.x_train.shape[0] + split.x_hold.shape[0],
         base=plan.base,
