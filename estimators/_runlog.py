@@ -407,52 +407,63 @@ class FieldSpec:
 
 
 _LOSS = "loss units"
-#: Every schema field, by name, in the order of the documentation.
+
+
+def _count(v):
+    return _integer(v, minimum=1, what="an integer >= 1")
+
+
+def _index(v):
+    return _integer(v, minimum=0, what="an integer >= 0")
+
+
+def _fraction(v):
+    return _real(v, low=0.0, high=1.0, what="a number in [0, 1]")
+
+
+_CMI = "CMI family (runs grouped by supersample)"
+#: Every schema field, by name: its check, the version that introduced it, type, unit and use.
 FIELDS: dict[str, FieldSpec] = {
-    "schema_version": FieldSpec(lambda v: _integer(v, minimum=1, what="an integer >= 1"), 1, "int (1 or 2)", "-",
-                            "reading; absent means the current version"),
-    "run_id": FieldSpec(_string, 1, "non-empty string, unique", "-", "required; duplicates refused"),
-    "n_train": FieldSpec(lambda v: _integer(v, minimum=1, what="an integer >= 1"), 1, "int >= 1", "samples",
-                     "required; every bound (n or m)"),
+    "schema_version": FieldSpec(_count, 1, "int: 1 or 2", "-", "how the record is read (absent: the current, 2)"),
+    "run_id": FieldSpec(_string, 1, "non-empty string", "-", "required; unique over the logs read together"),
+    "n_train": FieldSpec(_count, 1, "int >= 1", "samples", "required; the n (or m) of every bound"),
     "loss_range": FieldSpec(_loss_range, 1, "[a, b], a < b", _LOSS,
-                        "sigma = (b - a)/2 of every sub-Gaussian bound; Occam/kl bounds"),
-    "train_loss": FieldSpec(_loss, 1, "number", _LOSS, "measured gap; Occam/kl bounds; delta_m of D-INL"),
-    "test_loss": FieldSpec(_loss, 1, "number", _LOSS, "measured gap (bounds are compared with it)"),
-    "train_acc": FieldSpec(lambda v: _real(v, low=0.0, high=1.0, what="a number in [0, 1]"), 1, "number in [0, 1]",
-                       "fraction", "reported"),
-    "test_acc": FieldSpec(lambda v: _real(v, low=0.0, high=1.0, what="a number in [0, 1]"), 1, "number in [0, 1]",
-                      "fraction", "reported"),
-    "hypothesis": FieldSpec(lambda v: _integer(v, minimum=0, what="an integer >= 0"), 1, "int >= 0, < bank_size",
-                        "index", "finite banks: Xu-Raginsky from selected hypotheses"),
-    "bank_size": FieldSpec(lambda v: _integer(v, minimum=1, what="an integer >= 1"), 1, "int >= 1", "hypotheses",
-                       "union and Occam bounds over a finite bank"),
-    "posterior": FieldSpec(_pmf, 1, "pmf over the bank", "probability", "Xu-Raginsky from I(S;W) of q(W|S)"),
-    "supersample_id": FieldSpec(_supersample_id, 1, "string or int", "-",
-                            "CMI family: runs sharing one supersample"),
-    "mask": FieldSpec(_mask, 1, "n_train entries of 0/1", "-", "CMI family (which member of each pair trained)"),
-    "pair_losses": FieldSpec(_pairs_of(_loss, "[loss_0, loss_1]"), 1, "n_train pairs of numbers", _LOSS,
-                         "CMI family: f-CMI, loss-difference CMI, e-CMI"),
-    "gate_rate": FieldSpec(_nonneg, 1, "number >= 0", "nats", "D(R_g) of the D-INL bound"),
+                            "sigma = (b - a)/2 of the sub-Gaussian bounds; every bounded-loss bound "
+                            "(CMI family, test-set, PAC-Bayes-kl, Occam)"),
+    "train_loss": FieldSpec(_loss, 1, "number", _LOSS, "measured gap; PAC-Bayes-kl, Occam, D-INL (delta_m)"),
+    "test_loss": FieldSpec(_loss, 1, "number", _LOSS, "measured gap; test-set bound (with n_test)"),
+    "train_acc": FieldSpec(_fraction, 1, "number in [0, 1]", "fraction", "reported"),
+    "test_acc": FieldSpec(_fraction, 1, "number in [0, 1]", "fraction", "reported"),
+    "hypothesis": FieldSpec(_index, 1, "int >= 0, < bank_size", "index into the bank",
+                            "Xu-Raginsky (selected hypotheses); CMI (Steinke-Zakynthinou)"),
+    "bank_size": FieldSpec(_count, 1, "int >= 1", "hypotheses", "union and Occam bounds of a finite bank"),
+    "posterior": FieldSpec(_pmf, 1, "pmf (bank_size entries)", "probability",
+                           "Xu-Raginsky (posterior: I(S;W) from q(W|S) rows); PAC-Bayes-kl"),
+    "supersample_id": FieldSpec(_supersample_id, 1, "string or int", "-", _CMI),
+    "mask": FieldSpec(_mask, 1, "n_train entries, each 0 or 1", "-", f"{_CMI}: which member of each pair trained"),
+    "pair_losses": FieldSpec(_pairs_of(_loss, "[loss_0, loss_1]"), 1, "n_train pairs [loss_0, loss_1]", _LOSS,
+                             "loss-difference CMI, e-CMI; f-CMI with pair_predictions"),
+    "gate_rate": FieldSpec(_nonneg, 1, "number >= 0", "nats", "D-INL: R_g = I(Z;T) of the gate"),
     "latent_rate": FieldSpec(_nonneg, 1, "number >= 0", "nats", "reported"),
-    "context_pmf": FieldSpec(_pmf, 1, "pmf over contexts", "probability", "D(R_g) by Blahut-Arimoto"),
-    "gate_distortion": FieldSpec(_matrix, 1, "contexts x gate choices, >= 0", _LOSS, "D(R_g) by Blahut-Arimoto"),
+    "context_pmf": FieldSpec(_pmf, 1, "pmf over contexts", "probability", "D-INL: D(R_g) by Blahut-Arimoto"),
+    "gate_distortion": FieldSpec(_matrix, 1, "contexts x gate choices, entries >= 0", _LOSS,
+                                 "D-INL: D(R_g) by Blahut-Arimoto (one row per context)"),
     "exchange_floats": FieldSpec(_nonneg, 1, "number >= 0", "floats per sample", "exchange reports"),
     "exchange_bytes": FieldSpec(_nonneg, 1, "number >= 0", "bytes per sample", "exchange reports"),
     "exchange_floats_total": FieldSpec(_nonneg, 1, "number >= 0", "floats per run", "exchange reports"),
     "exchange_bytes_total": FieldSpec(_nonneg, 1, "number >= 0", "bytes per run", "exchange reports"),
-    "edges_used": FieldSpec(lambda v: _integer(v, minimum=0, what="an integer >= 0"), 1, "int >= 0", "edges",
-                        "exchange reports"),
-    "config": FieldSpec(_config, 1, "JSON object", "-", "grouping runs of one setting"),
-    "mi_sw": FieldSpec(_nonneg, 1, "number >= 0", "nats", "Xu-Raginsky and D-INL from a logged I(S;W)"),
+    "edges_used": FieldSpec(_index, 1, "int >= 0", "edges", "exchange reports"),
+    "config": FieldSpec(_config, 1, "JSON object", "-",
+                        "grouping (runs of one setting, seeds ignored); data_seed names the training set"),
+    "mi_sw": FieldSpec(_nonneg, 1, "number >= 0", "nats", "Xu-Raginsky (logged mi_sw); D-INL"),
     "mi_sw_method": FieldSpec(_string, 1, "non-empty string", "-", "labels mi_sw"),
-    "pair_predictions": FieldSpec(_pairs_of(_label, "[pred_0, pred_1]"), 2, "n_train pairs of int >= 0", "labels",
-                              "CMI family: evaluated CMI of predictions"),
+    "pair_predictions": FieldSpec(_pairs_of(_label, "[pred_0, pred_1]"), 2, "n_train pairs [pred_0, pred_1], "
+                                  "ints >= 0", "class labels", "f-CMI (Harutyunyan et al.)"),
     "gate_rate_kind": FieldSpec(_choice("hard", "soft"), 2, '"hard" or "soft"', "-",
-                            "D(R_g): which gate gate_rate measures"),
+                                "D-INL: which gate gate_rate and gate_distortion describe"),
     "gate_samples": FieldSpec(_choice("train", "test"), 2, '"train" or "test"', "-",
-                          "D(R_g): samples behind context_pmf and gate_distortion"),
-    "n_test": FieldSpec(lambda v: _integer(v, minimum=1, what="an integer >= 1"), 2, "int >= 1", "samples",
-                    "interval of test_loss"),
+                              "D-INL: the samples behind context_pmf and gate_distortion"),
+    "n_test": FieldSpec(_count, 2, "int >= 1", "samples", "test-set bound (binomial kl) with test_loss"),
 }
 _REQUIRED = ("run_id", "n_train")
 
