@@ -13,6 +13,12 @@ absolute expected generalisation gap
 (:func:`kl_bound`, :func:`occam_bound`) bound the population risk itself, with
 probability at least :math:`1 - \delta` over the training set.
 
+Extreme arguments. Sizes ``n`` and bank sizes are Python integers of any size
+(``n = 10**400`` gives a finite, correct bound near ``1e-200``); ``sigma`` and
+the informations may be any finite float (``sigma = 1e200`` is handled in the
+log domain). A bound that exceeds float64's range raises :class:`ValueError`
+naming the arguments, as does any argument that is not a finite number.
+
 References
 ----------
 .. [1] A. Xu and M. Raginsky, "Information-theoretic analysis of generalization
@@ -37,6 +43,7 @@ References
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -66,6 +73,41 @@ def _informations(values, name: str) -> np.ndarray:
     if np.any(arr < 0):
         raise ValueError(f"{name} must be >= 0 (mutual informations), min is {arr.min():.3g}")
     return arr
+
+
+#: ln of the largest float64: a bound above it cannot be returned.
+_LOG_MAX = math.log(sys.float_info.max)
+
+
+def _per_sample(value: float, n: int) -> float:
+    """``value / n`` for any integer ``n >= 1``, however large (``value / 10**400`` overflows)."""
+    try:
+        return value / n
+    except OverflowError:  # n beyond float64's range: the quotient is far below any float's resolution
+        return 0.0 if value == 0 else math.exp(math.log(value) - math.log(n))
+
+
+def _root_bound(sigma: float, information: float, n: int, names: str) -> float:
+    r""":math:`\sqrt{2\sigma^2 I / n}`, also where ``sigma**2``, ``I`` or ``n`` leave float64's range.
+
+    The plain formula where it is finite and not underflowed, else the same in the
+    log domain, :math:`\exp(\tfrac12\ln 2 + \ln\sigma + \tfrac12(\ln I - \ln n))`,
+    which is finite and correct for ``n = 10**400`` (about ``1e-200`` for ``I = 1``)
+    and ``sigma = 1e200``. A bound above float64's largest number raises
+    ``ValueError`` naming ``names``.
+    """
+    if information == 0.0:
+        return 0.0
+    try:
+        value = math.sqrt(2.0 * sigma**2 * information / n)
+    except OverflowError:
+        value = math.inf
+    if 0.0 < value < math.inf:
+        return value
+    log_value = 0.5 * math.log(2.0) + math.log(sigma) + 0.5 * (math.log(information) - math.log(n))
+    if log_value > _LOG_MAX:
+        raise ValueError(f"the bound sqrt(2 sigma^2 I / n) exceeds float64's range for these {names}")
+    return math.exp(log_value)
 
 
 def xu_raginsky(mi, n, *, sigma=0.5) -> float:
@@ -100,7 +142,7 @@ def xu_raginsky(mi, n, *, sigma=0.5) -> float:
     mi = _information(mi, "mi")
     n = positive_int(n, "n")
     sigma = positive_float(sigma, "sigma")
-    return math.sqrt(2.0 * sigma**2 * mi / n)
+    return _root_bound(sigma, mi, n, "mi, n and sigma")
 
 
 def union_bound(n_hypotheses, n, *, sigma=0.5) -> float:
@@ -163,7 +205,10 @@ def individual_sample(mis, *, sigma=0.5) -> float:
     """
     arr = _informations(mis, "mis")
     sigma = positive_float(sigma, "sigma")
-    return float(np.mean(np.sqrt(2.0 * sigma**2 * arr)))
+    value = math.sqrt(2.0) * sigma * float(np.mean(np.sqrt(arr)))  # sigma**2 * arr may overflow
+    if not math.isfinite(value):
+        raise ValueError("the bound exceeds float64's range for these mis and sigma")
+    return value
 
 
 def cmi_bound(cmi, n) -> float:
@@ -199,7 +244,7 @@ def cmi_bound(cmi, n) -> float:
     """
     cmi = _information(cmi, "cmi")
     n = positive_int(n, "n")
-    return math.sqrt(2.0 * cmi / n)
+    return _root_bound(1.0, cmi, n, "cmi and n")
 
 
 def fcmi_bound(per_sample_cmi) -> float:
@@ -236,7 +281,7 @@ def fcmi_bound(per_sample_cmi) -> float:
     0.1
     """
     arr = _informations(per_sample_cmi, "per_sample_cmi")
-    return float(np.mean(np.sqrt(2.0 * arr)))
+    return math.sqrt(2.0) * float(np.mean(np.sqrt(arr)))  # 2 * arr may overflow
 
 
 def kl_bernoulli(q, p) -> float:
@@ -346,7 +391,7 @@ def kl_bound(train_risk, complexity, n, *, delta=0.05) -> float:
     complexity = _information(complexity, "complexity")
     n = positive_int(n, "n")
     delta = _check_delta(delta)
-    budget = (complexity + math.log(2.0 * math.sqrt(n) / delta)) / n
+    budget = _per_sample(complexity + math.log(2.0) + 0.5 * math.log(n) - math.log(delta), n)
     return kl_inverse(train_risk, budget)
 
 
@@ -387,5 +432,5 @@ def occam_bound(train_risk, n_hypotheses, n, *, delta=0.05) -> float:
     k = positive_int(n_hypotheses, "n_hypotheses")
     n = positive_int(n, "n")
     delta = _check_delta(delta)
-    return kl_inverse(train_risk, (math.log(k) + math.log(1.0 / delta)) / n)
+    return kl_inverse(train_risk, _per_sample(math.log(k) - math.log(delta), n))
 

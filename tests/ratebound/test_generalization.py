@@ -183,3 +183,74 @@ def test_maurer_constant_holds_for_every_n():
         k = np.arange(n + 1)
         log_terms = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + xlogy(k, k / n) + xlogy(n - k, 1 - k / n)
         assert np.exp(log_terms).sum() <= 2 * math.sqrt(n) * (1 + 1e-12)
+
+
+# ------------------------------------------------ extreme arguments (issue 15)
+
+huge_sizes = st.one_of(st.integers(1, 10**6), st.integers(10**300, 10**1000))
+extreme_infos = st.one_of(st.just(0.0), st.floats(1e-300, 1e300))
+extreme_sigmas = st.floats(1e-300, 1e300)
+
+
+def _finite_or_named_error(call, names):
+    """The bound is a finite float >= 0, or a ValueError naming one of ``names``."""
+    try:
+        value = call()
+    except ValueError as exc:
+        assert any(name in str(exc) for name in names), exc
+        return None
+    assert isinstance(value, float) and math.isfinite(value) and value >= 0
+    return value
+
+
+def test_the_reported_overflows_now_have_values():
+    # sigma = 1e200: sqrt(2 sigma^2 / 100) = sqrt(2) 1e199 (sigma**2 overflowed)
+    assert xu_raginsky(1.0, 100, sigma=1e200) == pytest.approx(math.sqrt(2) * 1e199, rel=1e-13)
+    # n = 10**400 cannot become a float; the bound sqrt(2 * 0.25 / 10**400) = 0.7071e-200 can
+    assert xu_raginsky(1.0, 10**400) == pytest.approx(math.sqrt(0.5) * 1e-200, rel=1e-12)
+    assert cmi_bound(1.0, 10**400) == pytest.approx(math.sqrt(2) * 1e-200, rel=1e-12)
+    assert union_bound(10**400, 10**400) == pytest.approx(math.sqrt(0.5 * 400 * math.log(10)) * 1e-200, rel=1e-12)
+    assert kl_bound(0.1, 1.0, 10**400) == pytest.approx(0.1, abs=1e-300)
+    assert occam_bound(0.0, 10**400, 10**400) == pytest.approx(0.0, abs=1e-300)
+    assert individual_sample([1e300, 1e300], sigma=1e100) == pytest.approx(math.sqrt(2) * 1e250, rel=1e-13)
+    assert fcmi_bound([1e308, 1e308]) == pytest.approx(math.sqrt(2) * 1e154, rel=1e-13)  # 2 * 1e308 overflows
+
+
+def test_a_bound_beyond_float64_is_a_value_error_naming_the_arguments():
+    with pytest.raises(ValueError, match="mi, n and sigma"):
+        xu_raginsky(1e300, 1, sigma=1e300)
+    with pytest.raises(ValueError, match="mis and sigma"):
+        individual_sample([1e300], sigma=1e300)
+    with pytest.raises(ValueError, match="mi"):
+        xu_raginsky(10**400, 100)  # an integer beyond float64 (was OverflowError)
+    with pytest.raises(ValueError, match="train_risk"):
+        kl_bound(10**400, 1.0, 10)
+
+
+@given(mi=extreme_infos, n=huge_sizes, sigma=extreme_sigmas)
+def test_xu_raginsky_finite_or_named_error(mi, n, sigma):
+    value = _finite_or_named_error(lambda: xu_raginsky(mi, n, sigma=sigma), ["mi, n and sigma"])
+    if value is not None and 0 < value < 1e300 and n < 10**6:
+        assert value == pytest.approx(math.sqrt(2) * sigma * math.sqrt(mi) / math.sqrt(n), rel=1e-12)
+
+
+@given(k=huge_sizes, n=huge_sizes, sigma=extreme_sigmas)
+def test_union_bound_finite_or_named_error(k, n, sigma):
+    _finite_or_named_error(lambda: union_bound(k, n, sigma=sigma), ["mi, n and sigma"])
+
+
+@given(mis=st.lists(extreme_infos, min_size=1, max_size=5), sigma=extreme_sigmas)
+def test_individual_sample_finite_or_named_error(mis, sigma):
+    _finite_or_named_error(lambda: individual_sample(mis, sigma=sigma), ["mis and sigma"])
+
+
+@given(cmi=extreme_infos, n=huge_sizes, per=st.lists(extreme_infos, min_size=1, max_size=5))
+def test_cmi_bounds_finite(cmi, n, per):
+    assert _finite_or_named_error(lambda: cmi_bound(cmi, n), []) is not None
+    assert _finite_or_named_error(lambda: fcmi_bound(per), []) is not None
+
+
+@given(q=probs, comp=extreme_infos, k=huge_sizes, n=huge_sizes, delta=st.floats(1e-300, 0.999))
+def test_pac_bayes_bounds_in_unit_interval(q, comp, k, n, delta):
+    for value in (kl_bound(q, comp, n, delta=delta), occam_bound(q, k, n, delta=delta)):
+        assert q - 1e-15 <= value <= 1.0
