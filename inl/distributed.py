@@ -929,15 +929,20 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    except dist.DistError as exc:  # the rendezvous failed (timed out, refused)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"{prog}: rank {os.environ.get('RANK')}: joining the process group failed: {first}",
+              file=sys.stderr)
+        return 1
     try:
         run = train_rank(config, rank=rank, world_size=world_size, group=group,
                          backend=args.backend, progress=not args.no_progress)
         if run is not None:
             _write_outputs(run, log, model, world_size)
-    except (DistributedTrainingError, dist.DistError) as exc:
+    except (DistributedTrainingError, dist.DistError, ValueError, OSError) as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"{prog}: {text if text.startswith('rank ') else f'rank {rank}: {text}'}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, (ValueError, OSError)) else 1
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
@@ -945,14 +950,18 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _write_outputs(run: INLRun, log: Path | None, model: Path | None, world_size: int) -> None:
-    """Rank 0: the record appended to the log, the model saved, a summary line on stdout."""
-    if log is not None:
-        from inl.runlog import append_record
-
-        append_record(log, run.record)
+    """Rank 0: the model saved, the record appended to the log, a summary line on stdout."""
     if model is not None:
         with atomic_replace(model) as fh:
             torch.save(run.model.state_dict(), fh)
+    if log is not None:
+        from inl.runlog import DuplicateRunError, append_record
+
+        try:
+            append_record(log, run.record)
+        except DuplicateRunError:  # as ``ratebound train``: the same config gives the same run
+            print(f"{run.record['run_id']}: already in {log}, not appended again", flush=True)
+            return
     traffic = run.record["distributed"]
     print(f"{run.record['run_id']}: test_acc {run.record['test_acc']:.4f}, "
           f"{traffic['comm_bytes_total']} bytes over {world_size} ranks, {run.seconds:.1f} s"

@@ -221,3 +221,21 @@ def test_train_cli_rejects_zero_processes(tmp_path, capsys):
     config.write_text("n_nodes = 3\n")
     assert main(["train", str(config), "--processes", "0", "--log", str(tmp_path / "r.jsonl")]) == 2
     assert "--processes" in capsys.readouterr().err
+
+
+def test_a_script_without_a_main_guard_gets_one_line_saying_what_to_add(tmp_path):
+    """Rank processes re-run the caller's script; without the guard each called run_distributed again."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from inl import INLConfig, run_distributed\n"
+        "config = INLConfig(n_nodes=3, mode='tree', epochs=1, dataset_params={'n_train': 64, 'n_test': 32})\n"
+        "run_distributed(config, progress=False)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=240, env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert str(script) in last and 'if __name__ == "__main__":' in last, done.stderr
+    assert "died" not in done.stderr and "bootstrapping" not in done.stderr
+    assert len(done.stderr) < 2000  # the caller's traceback and that line; was 14 KB
