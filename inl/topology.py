@@ -30,6 +30,7 @@ import numbers
 
 import networkx as nx
 import numpy as np
+from scipy.spatial import cKDTree
 
 from estimators._validation import positive_float, positive_int
 from inl._validation import positive_range
@@ -45,12 +46,31 @@ __all__ = [
 #: How many position draws :func:`random_network` tries before giving up.
 MAX_DRAWS = 200
 
+#: Most nodes :func:`random_network` builds (one neural module per node; networkx
+#: holds about 1 KB per node and edge, so this keeps a graph within a few hundred MB).
+MAX_NODES = 100_000
+
+#: Most edges :func:`random_network` may expect, ``n_nodes * min(avg_degree, n_nodes - 1) / 2``.
+MAX_EDGES = 1_000_000
+
 
 def _geometric_edges(pos: np.ndarray, radius: float) -> list[tuple[int, int]]:
-    diff = pos[:, None, :] - pos[None, :, :]
-    close = np.einsum("ijk,ijk->ij", diff, diff) <= radius * radius
-    rows, cols = np.nonzero(np.triu(close, k=1))
-    return list(zip(rows.tolist(), cols.tolist()))
+    """Pairs ``i < j`` with ``|pos_i - pos_j| <= radius``, by a KD-tree (memory grows with the edges, not n^2)."""
+    pairs = cKDTree(pos).query_pairs(radius, p=2.0, output_type="ndarray")
+    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    return list(zip(pairs[:, 0].tolist(), pairs[:, 1].tolist()))
+
+
+def _check_size(n_nodes: int, avg_degree: float) -> None:
+    """Refuse graphs beyond :data:`MAX_NODES` nodes or :data:`MAX_EDGES` expected edges (naming the argument)."""
+    if n_nodes > MAX_NODES:
+        raise ValueError(f"n_nodes must be at most {MAX_NODES} (one module per node), got {n_nodes}")
+    expected = n_nodes * min(avg_degree, n_nodes - 1) / 2
+    if expected > MAX_EDGES:
+        raise ValueError(
+            f"n_nodes={n_nodes} with avg_degree={avg_degree:g} expects {expected:.3g} edges, more than "
+            f"{MAX_EDGES}; lower avg_degree or n_nodes"
+        )
 
 
 def _pair_probability(r: float) -> float:
@@ -95,10 +115,13 @@ def random_network(
     Parameters
     ----------
     n_nodes : int
-        Number of nodes, at least 2; nodes are ``0 .. n_nodes - 1``.
+        Number of nodes, from 2 to :data:`MAX_NODES` (100 000); nodes are
+        ``0 .. n_nodes - 1``.
     avg_degree : float
         Target mean degree (> 0). Small values (below about ``ln n``) rarely
-        give a connected graph.
+        give a connected graph. The expected number of edges,
+        ``n_nodes * min(avg_degree, n_nodes - 1) / 2``, may not exceed
+        :data:`MAX_EDGES` (one million).
     capacity_range : (float, float)
         ``(low, high)`` link capacities in bits per second, ``0 < low <= high``.
     seed : int or None
@@ -113,7 +136,8 @@ def random_network(
     Raises
     ------
     ValueError
-        On bad arguments, or when no connected graph was drawn.
+        On bad arguments (a graph beyond :data:`MAX_NODES` or :data:`MAX_EDGES`
+        included), or when no connected graph was drawn.
 
     Examples
     --------
@@ -123,6 +147,7 @@ def random_network(
     """
     n_nodes = positive_int(n_nodes, "n_nodes", minimum=2)
     avg_degree = positive_float(avg_degree, "avg_degree")
+    _check_size(n_nodes, avg_degree)
     low, high = positive_range(capacity_range, "capacity_range")
     if seed is not None:
         seed = positive_int(seed, "seed", minimum=0)

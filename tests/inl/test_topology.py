@@ -3,11 +3,14 @@
 import math
 
 import networkx as nx
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from inl.topology import (
+    MAX_NODES,
+    _geometric_edges,
     dense_routing,
     random_network,
     routing_order,
@@ -190,3 +193,25 @@ def test_docstring_examples():
 
     result = doctest.testmod(inl.topology, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 2 and result.failed == 0
+
+
+def test_oversized_networks_are_value_errors_naming_the_argument():
+    # was MemoryError: a dense n x n distance matrix
+    with pytest.raises(ValueError, match=f"n_nodes must be at most {MAX_NODES}"):
+        random_network(10**6)
+    with pytest.raises(ValueError, match="avg_degree"):
+        random_network(5000, avg_degree=4999.0)  # a complete graph: 12.5 million edges
+
+
+def test_geometric_edges_are_those_of_the_dense_distance_matrix():
+    pos = np.random.default_rng(5).random((300, 2))
+    for radius in (0.05, 0.1, 0.3, 1.5):
+        diff = pos[:, None, :] - pos[None, :, :]
+        rows, cols = np.nonzero(np.triu(np.sqrt((diff**2).sum(-1)) <= radius, k=1))
+        assert _geometric_edges(pos, radius) == list(zip(rows.tolist(), cols.tolist()))
+
+
+def test_a_large_sparse_network_is_built():
+    G = random_network(5000, avg_degree=12.0, seed=0)
+    assert nx.is_connected(G) and G.number_of_nodes() == 5000
+    assert 10 < 2 * G.number_of_edges() / 5000 < 14
