@@ -512,7 +512,7 @@ def distortion_rate(
     :math:`D(R) = \min \{ \mathbb E d : I(X;\hat X) \le R \}` is the inverse of
     :math:`R(D)`. The slope ``beta`` with :math:`R(\beta) = R` is found by
     bracketing and Brent's method on :math:`\ln \beta`, warm-starting each
-    evaluation. End points are exact: ``rate <= 0`` gives the zero-rate point
+    evaluation. End points are exact: ``rate = 0`` gives the zero-rate point
     :math:`D_{\max} = \min_{\hat x} \mathbb E d(X, \hat x)` (``beta=0``); a
     rate at or above :math:`R(D_{\min})` gives the least-rate encoder reaching
     :math:`D_{\min} = \sum_x p(x) \min_{\hat x} d(x, \hat x)` (``beta=inf``). Where
@@ -526,7 +526,7 @@ def distortion_rate(
     p_x, distortion, tol, max_iter, backend, device
         As in :func:`rate_distortion`.
     rate : float
-        Target rate, nats (finite; values ``<= 0`` mean zero rate).
+        Target rate, nats (finite, ``>= 0``; a negative rate is a ``ValueError``).
 
     Returns
     -------
@@ -537,12 +537,12 @@ def distortion_rate(
     if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating, np.integer)):
         raise ValueError(f"rate must be a real number, got {rate!r}")
     rate = float(rate)
-    if not math.isfinite(rate):
-        raise ValueError(f"rate must be finite, got {rate}")
+    if not math.isfinite(rate) or rate < 0:
+        raise ValueError(f"rate must be a finite number >= 0 (nats), got {rate}")
     tol = positive_float(tol, "tol")
     max_iter = positive_int(max_iter, "max_iter")
     ops = array_ops(backend, device)
-    if rate <= 0:
+    if rate == 0:
         return _zero_rate_point(p, d)
     top = _min_distortion_point(ops, p, d, tol, max_iter)
     if rate >= top.rate - tol:

@@ -312,6 +312,10 @@ def test_other_validation():
         channel_capacity([[0.5, 0.6], [0.5, 0.5]])
     with pytest.raises(ValueError, match="rate"):
         distortion_rate([0.5, 0.5], hamming(2), float("inf"))
+    for negative in (-1, -1e-300, -math.inf):  # -1 silently returned the rate-0 point
+        with pytest.raises(ValueError, match="rate must be a finite number >= 0"):
+            distortion_rate([0.5, 0.5], hamming(2), negative)
+    assert distortion_rate([0.5, 0.5], hamming(2), 0).rate == 0.0
     with pytest.raises(ValueError, match="p_xy"):
         information_bottleneck([[0.5, 0.6]], 1.0)
     with pytest.raises(ValueError, match="n_clusters"):
