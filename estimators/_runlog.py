@@ -440,7 +440,7 @@ FIELDS: dict[str, FieldSpec] = {
     "posterior": FieldSpec(_pmf, 1, "pmf (bank_size entries)", "probability",
                            "Xu-Raginsky (posterior: I(S;W) from q(W|S) rows); PAC-Bayes-kl"),
     "supersample_id": FieldSpec(_supersample_id, 1, "string or int", "-", _CMI),
-    "mask": FieldSpec(_mask, 1, "n_train entries, each 0 or 1", "-", f"{_CMI}: which member of each pair trained"),
+    "mask": FieldSpec(_mask, 1, "n_train entries, each 0 or 1", "-", "CMI family: which member of each pair trained"),
     "pair_losses": FieldSpec(_pairs_of(_loss, "[loss_0, loss_1]"), 1, "n_train pairs [loss_0, loss_1]", _LOSS,
                              "loss-difference CMI, e-CMI; f-CMI with pair_predictions"),
     "gate_rate": FieldSpec(_nonneg, 1, "number >= 0", "nats", "D-INL: R_g = I(Z;T) of the gate"),
