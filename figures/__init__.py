@@ -18,6 +18,7 @@ from figures.experiments import (
     plot_bank_sweep,
     plot_bound_terms,
     plot_correlation_gain,
+    plot_gate_points,
     plot_sum_rate,
 )
 from figures.network import plot_network
@@ -30,6 +31,7 @@ __all__ = [
     "plot_capacity",
     "plot_correlation_gain",
     "plot_distortion_rate",
+    "plot_gate_points",
     "plot_ib_curve",
     "plot_network",
     "plot_rd_curve",

@@ -6,14 +6,24 @@ attributes); nothing here computes an information quantity.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.ticker import NullLocator
 
 from figures._common import PALETTE, as_1d, field, label_axes, new_axes, new_figure
 
-__all__ = ["plot_accuracy_vs_exchange", "plot_bank_sweep", "plot_bound_terms", "plot_correlation_gain", "plot_sum_rate"]
+
+def _field_or_none(obj, name: str):
+    """``obj.name`` or ``obj[name]``, ``None`` when absent."""
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+__all__ = [
+    "plot_accuracy_vs_exchange", "plot_bank_sweep", "plot_bound_terms", "plot_correlation_gain", "plot_gate_points",
+    "plot_sum_rate",
+]
 
 
 def _nonempty_mapping(value, name: str) -> Mapping:
@@ -52,20 +62,26 @@ def plot_accuracy_vs_exchange(variants: Mapping, *, ax=None):
     return fig
 
 
-def plot_bound_terms(terms: Mapping, measured: Mapping, *, ymax: float = 1.0, ax=None):
-    """Stacked terms of ``D(R_g) + delta_m + sqrt(2 sigma^2 I(S;W)/m)`` against the measured risk.
+def plot_bound_terms(terms: Mapping, measured: Mapping, *, ymax: float | None = None, gaps: Mapping | None = None,
+                     ax=None):
+    """Stacked terms of ``D(R_g) + delta_m + generalisation`` against the measured risk.
 
     Parameters
     ----------
     terms : mapping
-        ``{label: b}`` where ``b`` has ``distortion_rate``, ``slack`` (``delta_m``)
-        and ``generalization`` (e.g. ``ratebound.RDGBound``), all in loss units.
+        ``{label: b}`` where ``b`` has ``distortion_rate``, ``slack`` (``delta_m``,
+        raw: a negative one is drawn below zero) and ``generalization`` (e.g.
+        ``ratebound.RDGBound``), all in loss units, and optionally ``source``
+        or ``generalization_source`` naming the generalisation term.
     measured : mapping
         ``{label: risk}``, the measured test risk of each label (same loss).
-    ymax : float, default 1
-        Top of the risk axis (1 is the whole range of a 0-1 risk; a smaller
-        value zooms in on the distortion terms). A total above ``ymax`` is cut
-        at the top and its value written there; above 1 it is marked vacuous.
+    ymax : float, optional
+        Top of the risk axis. By default every bar and risk is on scale (the
+        largest total or risk plus a margin); a given ``ymax`` cuts taller bars
+        at the top and writes their value there, marked vacuous above 1.
+    gaps : mapping, optional
+        ``{label: gap}``, the measured generalisation gap: written beside each
+        bar with the ratio of the generalisation term to it.
     ax : matplotlib.axes.Axes, optional
 
     Returns
@@ -79,8 +95,10 @@ def plot_bound_terms(terms: Mapping, measured: Mapping, *, ymax: float = 1.0, ax
         raise ValueError(f"measured has no risk for {missing}")
     fig, ax = new_axes(ax)
     x = np.arange(len(labels))
-    names = (("distortion_rate", r"$D(R_g)$"), ("slack", r"$\delta_m$"),
-             ("generalization", r"$\sqrt{2\sigma^2 I(S;W)/m}$"))
+    sources = {str(_field_or_none(terms[k], "source") or _field_or_none(terms[k], "generalization_source") or "")
+               for k in labels} - {""}
+    gen_text = "generalisation" + (f" ({sources.pop()})" if len(sources) == 1 else "")
+    names = (("distortion_rate", r"$D(R_g)$"), ("slack", r"$\delta_m$"), ("generalization", gen_text))
     bottom = np.zeros(len(labels))
     for i, (attr, text) in enumerate(names):
         height = as_1d([float(field(terms[k], attr)) for k in labels], f"terms.{attr}")
@@ -92,18 +110,77 @@ def plot_bound_terms(terms: Mapping, measured: Mapping, *, ymax: float = 1.0, ax
     ax.set_xlabel("model (run group)")
     ax.set_ylabel("expected 0-1 risk")
     ax.set_title("Rate-distortion-generalisation bound against measured risk")
+    top = float(max(bottom.max(), risk.max()))
+    if ymax is None:
+        ymax = 1.25 * top if top > 0 else 1.0
     ymax = float(ymax)
     if not ymax > 0:
         raise ValueError(f"ymax must be > 0, got {ymax}")
-    for xi, total in zip(x, bottom):
+    for xi, total, label in zip(x, bottom, labels):
         if total > ymax:
             note = " (vacuous)" if total > 1.0 else ""
             ax.annotate(f"total {total:.3g}{note}\noff scale", (xi, ymax), ha="center", va="bottom", fontsize=8,
                         bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.6", "alpha": 0.9})
-    ax.set_ylim(0, ymax * 1.15 if float(bottom.max()) > ymax else ymax)
+        else:
+            text = f"{total:.3g}"
+            if gaps is not None and label in gaps and float(gaps[label]) > 0:
+                gen = float(field(terms[label], "generalization"))
+                text += f"\ngen/gap {gen / float(gaps[label]):.2g}"
+            ax.annotate(text, (xi, total), ha="center", va="bottom", fontsize=8, xytext=(0, 2),
+                        textcoords="offset points")
+    low = min(0.0, float(min(field(terms[k], "slack") for k in labels)))
+    ax.set_ylim(low, ymax * 1.15 if float(bottom.max()) > ymax else ymax)
     ax.grid(alpha=0.3, axis="y")
     # Below the axes, so that it never hides a bar or the measured risk.
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    return fig
+
+
+def plot_gate_points(curves: Sequence, points: Sequence, *, unit: str = "bits", label: str = "", ax=None):
+    """Trained gates on their empirical distortion-rate curves: every point on or above its curve.
+
+    Parameters
+    ----------
+    curves : sequence
+        One ``(rates, distortions)`` pair of arrays per run: the run's empirical
+        ``D(R)`` (its root gate's forced losses on its training samples).
+    points : sequence
+        One ``(R_g, D(R_g), L_S)`` triple per run: the gate's rate, the curve
+        at that rate and the gate's training loss (``L_S >= D(R_g)``).
+    unit : str
+        The rate unit, for the axis label.
+    label : str
+        Title suffix (e.g. the variant).
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if len(curves) == 0 or len(curves) != len(points):
+        raise ValueError("curves and points must be non-empty and of equal length (one per run)")
+    fig, ax = new_axes(ax)
+    right = 0.0
+    for i, (rates, distortions) in enumerate(curves):
+        rates, distortions = as_1d(rates, "curve rates"), as_1d(distortions, "curve distortions")
+        order = np.argsort(rates)
+        ax.plot(rates[order], distortions[order], "-", color="0.5", lw=0.8, alpha=0.5,
+                label="empirical D(R) of each run" if i == 0 else None)
+        right = max(right, float(rates.max()))
+    arr = np.asarray(points, dtype=float)
+    if arr.ndim != 2 or arr.shape[1] != 3 or not np.isfinite(arr).all():
+        raise ValueError("points must hold finite (R_g, D(R_g), L_S) triples")
+    ax.vlines(arr[:, 0], arr[:, 1], arr[:, 2], colors=PALETTE[1], lw=1.0, alpha=0.8,
+              label=r"slack $\delta_m = L_S - D(R_g)$")
+    ax.plot(arr[:, 0], arr[:, 1], "_", color=PALETTE[1], ms=8, mew=1.5, label=r"$D(R_g)$ of the run")
+    ax.plot(arr[:, 0], arr[:, 2], "o", color=PALETTE[0], ms=4, label=r"trained gate $(R_g, L_S)$")
+    right = 1.08 * max(right, float(arr[:, 0].max()))
+    ax.set_xlim(0, right if right > 0 else None)
+    top = float(max(arr[:, 1:].max(), max(float(np.max(d)) for _, d in curves)))
+    ax.set_ylim(0, 1.1 * top if top > 0 else 1.0)
+    title = "Trained root gates on their distortion-rate curves" + (f": {label}" if label else "")
+    label_axes(ax, title=title, xlabel=f"hard gate rate $R_g = H(T)$ [{unit}]",
+               ylabel="training 0-1 loss")
     return fig
 
 

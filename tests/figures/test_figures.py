@@ -214,8 +214,30 @@ def test_save_figure_writes_png_and_pdf_atomically(tmp_path):
         figures.save_figure("not a figure", tmp_path / "x")
 
 
+def test_bound_terms_every_bar_on_scale_by_default():
+    fig = figures.plot_bound_terms({"tree": _Bound(0.02, 0.01, 0.05), "dense": _Bound(0.03, 0.0, 0.06)},
+                                   {"tree": 0.06, "dense": 0.07}, gaps={"tree": 0.03, "dense": 0.04})
+    ax = fig.axes[0]
+    assert ax.get_ylim()[1] >= 0.09 and ax.get_ylim()[1] <= 0.2  # the largest total 0.09, on scale
+    texts = [t.get_text() for t in ax.texts]
+    assert any("gen/gap 1.7" in t for t in texts) and any("gen/gap 1.5" in t for t in texts)
+    assert not any("off scale" in t for t in texts)
+
+
+def test_gate_points_sit_on_or_above_their_curves():
+    curves = [(np.array([0.0, 0.5, 1.0]), np.array([0.3, 0.1, 0.05])), (np.array([0.0, 1.0]), np.array([0.2, 0.0]))]
+    fig = figures.plot_gate_points(curves, [(0.5, 0.1, 0.12), (1.0, 0.0, 0.0)], label="tree")
+    _assert_readable(fig)
+    ax = fig.axes[0]
+    assert "tree" in ax.get_title() and "bits" in ax.get_xlabel()
+    with pytest.raises(ValueError, match="equal length"):
+        figures.plot_gate_points(curves, [(0.5, 0.1, 0.12)])
+    with pytest.raises(ValueError, match="triples"):
+        figures.plot_gate_points(curves[:1], [(0.5, 0.1)])
+
+
 def test_bound_terms_vacuous_total_is_written_not_drawn_off_scale():
-    fig = figures.plot_bound_terms({"tree": _Bound(0.1, 0.0, 5.0)}, {"tree": 0.2})
+    fig = figures.plot_bound_terms({"tree": _Bound(0.1, 0.0, 5.0)}, {"tree": 0.2}, ymax=1.0)
     ax = fig.axes[0]
     assert ax.get_ylim() == pytest.approx((0.0, 1.15))
     assert any("5.1" in t.get_text() and "vacuous" in t.get_text() for t in ax.texts)
@@ -258,7 +280,7 @@ def test_distortion_rate_covers_points_beyond_the_curve_and_extends_flat():
 
 def test_bound_terms_legend_sits_below_the_axes():
     fig = figures.plot_bound_terms({"tree": _Bound(0.1, 0.0, 5.0), "dense": _Bound(0.1, 0.0, 6.0)},
-                                   {"tree": 0.2, "dense": 0.3})
+                                   {"tree": 0.2, "dense": 0.3}, ymax=1.0)
     fig.canvas.draw()
     ax = fig.axes[0]
     renderer = fig.canvas.get_renderer()

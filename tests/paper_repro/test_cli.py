@@ -23,9 +23,10 @@ def test_defaults_and_settings():
     args = _parse()
     assert (args.target, args.quick, args.out, args.seeds) == ("all", False, "repro_out", None)
     assert cli.settings_for(dinl, args) == dinl.Settings.full()
-    assert cli.settings_for(dinl, _parse("dinl", "--quick")).seeds == 3
-    assert cli.settings_for(dinl, _parse("dinl", "--seeds", "7")).seeds == 7
-    assert dinl.Settings.full().seeds >= 5
+    assert cli.settings_for(dinl, _parse("dinl", "--quick")) == dinl.Settings.quick()
+    # --seeds sets the masks per supersample of the D-INL supersample experiment
+    assert cli.settings_for(dinl, _parse("dinl", "--seeds", "7")).masks == 7
+    assert dinl.Settings.full().masks >= 20 and dinl.Settings.full().supersamples >= 3
 
 
 def test_bad_arguments_exit_2(tmp_path, capsys):
