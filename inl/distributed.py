@@ -129,6 +129,7 @@ __all__ = [
     "run_distributed",
     "train_rank",
     "init_from_env",
+    "load_config",
     "worker_main",
 ]
 
@@ -648,6 +649,9 @@ def run_distributed(
     plus the record's ``distributed`` entry with the bytes handed to gloo
     (``comm_bytes_total`` equals ``exchange_bytes_total``; ``comm_bytes_per_edge``
     lists them per edge).
+
+    The rank processes import the caller's main script, so a script calls this
+    under ``if __name__ == "__main__":`` (without it, the error says so in one line).
 
     Parameters
     ----------
