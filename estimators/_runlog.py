@@ -799,6 +799,8 @@ def append_run(path: str | os.PathLike, record: Mapping | RunRecord) -> Path:
     log and an interrupted writer leaves the old one. Keys are sorted; NaN and
     infinity are refused. No lock file is made (see the module docstring).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path: must be a str or os.PathLike path, got {type(path).__name__}")
     obj, problems = _normalised(record, "record")
     if not problems:
         obj.setdefault("schema_version", SCHEMA_VERSION)

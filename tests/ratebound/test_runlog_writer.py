@@ -225,6 +225,14 @@ def test_arrays_for_list_fields_and_what_stays_refused(tmp_path):
     assert log.read_bytes() == before
 
 
+def test_writer_names_a_bad_path_or_record(tmp_path):
+    with pytest.raises(ValueError, match="path: must be a str or os.PathLike"):
+        append_run(None, {"run_id": "a", "n_train": 1})
+    with pytest.raises(RunLogError, match="record: must be a mapping"):
+        append_run(tmp_path / "runs.jsonl", [("run_id", "a")])
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_check_record_converts_and_names_the_field():
     assert inl.runlog.check_record({"run_id": "a", "n_train": np.int64(2), "x": (np.float32(0.5),)}) == \
         {"run_id": "a", "n_train": 2, "x": [0.5]}
