@@ -33,7 +33,9 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="TOML file with the INLConfig fields (and optionally log = PATH)")
     parser.add_argument("--log", help="JSONL run log to append to (default: the config's `log`)")
-    parser.add_argument("--seed", type=int, help="override the config's seed")
+    parser.add_argument("--seed", type=int, help="override the config's seed (a supersample run: its mask)")
+    parser.add_argument("--supersample-seed", type=int, dest="supersample_seed",
+                        help="override the config's supersample_seed (which supersample a supersample run draws)")
     parser.add_argument("--mode", choices=("dense", "tree"), help="override the config's mode")
     parser.add_argument("--epochs", type=int, help="override the config's epochs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -69,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from inl._training import INLConfig, run_id, train
 
     table, log = load_config(args.config)
-    overrides = {k: getattr(args, k) for k in ("seed", "mode", "epochs") if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in ("seed", "supersample_seed", "mode", "epochs")
+                 if getattr(args, k) is not None}
     config = INLConfig.from_dict({**table, **overrides})
     log = Path(args.log) if args.log else log
     if log is None:

@@ -1,7 +1,9 @@
 """Bounds and the command line: runs in, bound reports out.
 
 Information-theoretic generalisation bounds (:mod:`ratebound.generalization`),
-the D-INL rate-distortion-generalisation bound (:mod:`ratebound.rdg`), the
+the D-INL rate-distortion-generalisation bound (:mod:`ratebound.rdg`), e-CMI
+bounds from supersample runs (:mod:`ratebound.ecmi`, with the helpers of
+:mod:`ratebound.supersample` for a user's own training loop), the
 Gaussian CEO problem of model aggregation (:mod:`ratebound.ceo`), run logs
 (:mod:`ratebound.runs`) and the bound report of the ``ratebound bound``
 command (:mod:`ratebound.report`). Bounds are in units of the loss, every
@@ -25,6 +27,17 @@ _EXPORTS = {
     "RDGBound": "rdg",
     "rdg_bound": "rdg",
     "selection_mi": "rdg",
+    # e-CMI bounds from supersample runs
+    "Supersample": "ecmi",
+    "PairInformation": "ecmi",
+    "ECMIBound": "ecmi",
+    "pair_information": "ecmi",
+    "ecmi_bounds": "ecmi",
+    "sqrt_cmi_bound": "ecmi",
+    "variance_cmi_bound": "ecmi",
+    "linear_ecmi_bound": "ecmi",
+    "draw_masks": "supersample",
+    "supersample_record": "supersample",
     # Gaussian CEO
     "CEOResult": "ceo",
     "GradientStatistics": "ceo",

@@ -172,3 +172,26 @@ def test_supersample_validation():
     with pytest.raises(ValueError, match="share n"):
         ecmi_bounds([Supersample(np.zeros((2, 3)), np.zeros((2, 3, 2))),
                      Supersample(np.zeros((2, 4)), np.zeros((2, 4, 2)))])
+
+
+def test_records_from_a_users_own_loop_feed_the_report(tmp_path):
+    """The documented helper: masks in, per-pair losses and predictions out, bounded by ratebound bound."""
+    from ratebound import draw_masks, supersample_record
+    from ratebound.runs import append_run, load_runs
+
+    sups = _nearest_neighbour_runs(supersamples=2, masks=12, n=40, dim=3, seed=4)
+    log = tmp_path / "runs.jsonl"
+    masks = draw_masks(40, runs=12, seed=0)
+    assert masks.shape == (12, 40) and set(np.unique(masks)) == {0, 1}
+    assert not np.array_equal(masks, draw_masks(40, runs=12, seed=1))
+    for s_index, s in enumerate(sups):
+        for j in range(s.runs):
+            rec = supersample_record(run_id=f"s{s_index}-{j}", supersample_id=f"ss{s_index}", mask=s.masks[j],
+                                     pair_losses=s.losses[j], pair_predictions=s.predictions[j],
+                                     config={"learner": "1-nn"})
+            append_run(log, rec)
+    (rep,) = bound_report(load_runs([log]), n_boot=20)
+    rows = {b.name: b for b in rep.bounds}
+    assert rows["f-cmi (Harutyunyan et al.)"].value >= rep.measured["supersample_gap"]
+    with pytest.raises(ValueError, match="pair_losses"):
+        supersample_record(run_id="x", supersample_id=0, mask=[0, 1], pair_losses=[[0, 1]])
