@@ -56,14 +56,29 @@ def settings_for(module, args: argparse.Namespace):
     return settings
 
 
+def _check_paths(args: argparse.Namespace) -> None:
+    """Refuse, before any work, a ``--data-path`` that is no folder and an ``--out`` that is a file.
+
+    An explicit ``--data-path`` must exist (else ``auto`` would quietly fall back
+    to the digits); ``--out`` is created as needed.
+    """
+    data_path = getattr(args, "data_path", None)
+    if data_path is not None and not Path(data_path).is_dir():
+        raise ValueError(f"--data-path {data_path}: no such directory (the folder of the Fashion-MNIST idx files)")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out}: exists and is not a directory")
+
+
 def run(args: argparse.Namespace) -> int:
     """Reproduce each requested paper into ``args.out/<paper>/``; print where each table went.
 
-    Raises ``ValueError`` for an invalid ``--seeds`` (the command turns it into
-    one line on stderr and exit status 2).
+    Raises ``ValueError`` for an invalid ``--seeds``, a ``--data-path`` that is
+    no directory or an ``--out`` that is a file (the command turns it into one
+    line on stderr and exit status 2).
     """
     if args.seeds is not None and args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    _check_paths(args)
     out = Path(args.out)
     targets = list(TARGETS) if args.target == "all" else [args.target]
     for target in targets:

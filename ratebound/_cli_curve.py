@@ -3,7 +3,9 @@
 Inputs: ``rd P_X DISTORTION`` (a pmf over sources and a distortion matrix
 ``d[x, xhat]``), ``ib JOINT`` (a joint pmf ``p[x, y]``), ``capacity CHANNEL``
 (``channel[x, y] = p(y|x)``); or ``--example NAME`` for a built-in problem with
-a known closed form. Rates and capacities are printed in nats and bits.
+a known closed form. Rates, relevances and capacities are printed in nats and
+in bits (the ``*_bits`` columns); distortions are in the units of the matrix.
+``ib`` starts its iterations from random encoders: ``--seed`` fixes them.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             f"{n} ({d})" for v in _EXAMPLES.values() for n, d in v.items()))
     parser.add_argument("--betas", default=None,
                         help="comma-separated trade-off parameters (default: 30 log-spaced values)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="ib only: seed of the random starting encoders (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--plot", default=None, metavar="FILE", help="also draw the curve to FILE (.png/.pdf/.svg)")
 
@@ -121,6 +125,8 @@ def _bits(x: float) -> float:
 def _rd(args) -> tuple[dict, object]:
     from estimators.blahut_arimoto import rd_curve
 
+    if args.seed is not None:
+        raise ValueError("--seed applies only to ib (rd is deterministic)")
     p_x, dist = _inputs(args, 2, ("P_X", "DISTORTION"))
     curve = rd_curve(p_x, dist, _parse_betas(args.betas, np.geomspace(0.05, 50.0, 30)))
     rows = [
@@ -135,9 +141,13 @@ def _ib(args) -> tuple[dict, object]:
     from estimators.blahut_arimoto import ib_curve
 
     (joint,) = _inputs(args, 1, ("JOINT",))
-    curve = ib_curve(joint, _parse_betas(args.betas, np.geomspace(0.5, 100.0, 30)))
+    seed = 0 if args.seed is None else args.seed
+    if seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {seed}")
+    curve = ib_curve(joint, _parse_betas(args.betas, np.geomspace(0.5, 100.0, 30)), seed=seed)
     rows = [
-        {"beta": float(b), "rate": float(r), "relevance": float(v), "converged": bool(p.converged)}
+        {"beta": float(b), "rate": float(r), "rate_bits": _bits(float(r)), "relevance": float(v),
+         "relevance_bits": _bits(float(v)), "converged": bool(p.converged)}
         for b, r, v, p in zip(curve.betas, curve.rates, curve.relevances, curve.points)
     ]
     return {"kind": "ib", "unit": "nats", "points": rows}, curve
@@ -148,6 +158,8 @@ def _capacity(args) -> tuple[dict, object]:
 
     if args.betas is not None:
         raise ValueError("--betas does not apply to capacity")
+    if args.seed is not None:
+        raise ValueError("--seed applies only to ib (capacity is deterministic)")
     (channel,) = _inputs(args, 1, ("CHANNEL",))
     res = channel_capacity(channel)
     out = {"kind": "capacity", "unit": "nats", "capacity": float(res.capacity),
@@ -164,10 +176,12 @@ def _table(out: dict) -> str:
                 f"certified in [{out['lower']:.6g}, {out['upper']:.6g}] nats\n"
                 f"input pmf: {pmf}\niterations {out['iterations']}  converged {out['converged']}")
     cols = list(out["points"][0])
-    lines = ["  ".join(f"{c:>12}" for c in cols)]
+    widths = [max(12, len(c)) for c in cols]
+    lines = ["  ".join(f"{c:>{w}}" for c, w in zip(cols, widths))]
     for row in out["points"]:
-        lines.append("  ".join(f"{v!s:>12}" if isinstance(v, bool) else f"{v:>12.6g}" for v in row.values()))
-    lines.append("rates in nats" + (" (rate_bits in bits)" if out["kind"] == "rd" else ""))
+        lines.append("  ".join(f"{v!s:>{w}}" if isinstance(v, bool) else f"{v:>{w}.6g}"
+                               for v, w in zip(row.values(), widths)))
+    lines.append("rate, relevance in nats; *_bits in bits" if out["kind"] == "ib" else "rate in nats; rate_bits in bits")
     return "\n".join(lines)
 
 

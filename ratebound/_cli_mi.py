@@ -4,7 +4,10 @@
 samples). Methods: ``ksg`` (continuous X and Y), ``mixed`` (continuous X,
 integer labels Y), ``plugin``/``miller-madow``/``jackknife`` (integer labels
 both), and the neural bounds ``infonce``, ``nwj``, ``dv``, ``mine``,
-``smile``, ``js``. The value is printed in nats (or ``--base``).
+``smile``, ``js``. The value is printed in nats (or ``--base``; ``--base 2``
+prints bits), with its 95% interval and standard error; ``--json`` gives the
+same fields and ``unit``. Neural methods show a progress bar of the training
+steps on stderr (``--no-progress`` hides it).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--base", type=float, default=math.e, help="logarithm base (default e: nats; 2: bits)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--no-progress", action="store_true", help="hide the training progress bar of neural methods")
 
 
 def _estimate(args, x, y):
@@ -46,7 +50,7 @@ def _estimate(args, x, y):
     from estimators.variational import estimate_mi
 
     return estimate_mi(x, y, method=args.method, steps=args.steps, batch_size=args.batch_size,
-                       seed=args.seed, base=args.base)
+                       seed=args.seed, base=args.base, progress=not args.no_progress)
 
 
 def _number(v) -> float | None:
@@ -60,13 +64,13 @@ def run(args: argparse.Namespace) -> int:
     x = load_array(args.x, "X")
     y = load_array(args.y, "Y")
     est = _estimate(args, x, y)
+    unit = "nats" if est.base == math.e else ("bits" if est.base == 2 else f"base-{est.base:g} units")
     out = {"method": est.method, "value": _number(est.value), "stderr": _number(est.stderr),
            "ci_low": _number(est.ci_low), "ci_high": _number(est.ci_high), "n": est.n,
-           "base": est.base, "notes": list(est.notes)}
+           "base": est.base, "unit": unit, "notes": list(est.notes)}
     if args.json:
         print(json.dumps(out, indent=2, allow_nan=False))
         return 0
-    unit = "nats" if est.base == math.e else ("bits" if est.base == 2 else f"base-{est.base:g} units")
     interval = ("no interval" if out["ci_low"] is None
                 else f"interval [{est.ci_low:.6g}, {est.ci_high:.6g}]")
     print(f"I(X;Y) = {est.value:.6g} {unit}  ({interval}; stderr {est.stderr:.3g})  "

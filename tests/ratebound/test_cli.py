@@ -147,3 +147,107 @@ def test_mi_neural_method_runs(tmp_path, run_cli):
                                 "--steps", "400", "--json"])
     assert status == 0, err
     assert json.loads(out)["value"] == pytest.approx(0.5 * math.log(2), abs=0.15)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_mi_ksg_of_rescaled_data_is_that_of_the_data(tmp_path, run_cli, scale):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=800)
+    y = x + rng.normal(size=800)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "xs.npy", x * scale)
+    np.save(tmp_path / "y.npy", y)
+    values = []
+    for name in ("x.npy", "xs.npy"):
+        status, out, err = run_cli(["mi", str(tmp_path / name), str(tmp_path / "y.npy"), "--method", "ksg", "--json"])
+        assert status == 0 and err == "", err
+        values.append(json.loads(out)["value"])
+    assert values[1] == pytest.approx(values[0], abs=1e-12) and values[0] > 0.2  # was 1e-16 / 'constant column'
+
+
+def test_mi_neural_shows_progress_and_a_finite_interval(tmp_path, run_cli):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 1))
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", x + rng.normal(size=(300, 1)))
+    argv = ["mi", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--method", "infonce", "--steps", "30", "--json"]
+    status, out, err = run_cli(argv)
+    assert status == 0
+    assert "infonce MI" in err and "Traceback" not in err  # the tqdm bar (was 67 s of silence on big inputs)
+    est = json.loads(out)
+    assert est["ci_low"] is not None and est["ci_low"] < est["value"] < est["ci_high"]  # was NaN under 1280 pairs
+    assert est["unit"] == "nats"
+    status, out, err = run_cli([*argv, "--no-progress"])
+    assert status == 0 and err == ""
+
+
+def test_train_with_an_unstorable_lr_is_one_line_naming_lr(tmp_path, run_cli):
+    config = tmp_path / "c.toml"
+    config.write_text(f'n_nodes = 4\nepochs = 1\nlr = 1e300\nlog = "{tmp_path / "runs.jsonl"}"\n')
+    status, out, err = run_cli(["train", str(config), "--no-progress"])
+    assert_clean_failure(status, err)  # was a RuntimeError traceback from the optimiser
+    assert "lr must lie in" in err and out == ""
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [(["repro", "--data-path", "/nonexistent/ratebound-test"], "--data-path"),
+     (["repro", "expert-bank", "--data-path", "/nonexistent/ratebound-test", "--tiny"], "no such directory")],
+)
+def test_repro_refuses_a_data_path_that_is_no_folder(tmp_path, run_cli, argv, needle):
+    status, out, err = run_cli([*argv, "--out", str(tmp_path / "out")])
+    assert_clean_failure(status, err)  # 'auto' quietly fell back to the digits
+    assert needle in err and not (tmp_path / "out").exists()
+
+
+def test_repro_refuses_an_out_that_is_a_file(tmp_path, run_cli):
+    target = tmp_path / "file"
+    target.write_text("x")
+    status, _, err = run_cli(["repro", "aggregation", "--tiny", "--out", str(target)])
+    assert_clean_failure(status, err)
+    assert "--out" in err
+
+
+def test_warnings_are_one_line_naming_the_command(monkeypatch, run_cli):
+    import warnings
+
+    import ratebound._cli_curve as curve
+
+    def noisy(args):
+        np.array([1e308]) * 10.0  # numpy's RuntimeWarning: overflow encountered in multiply
+        warnings.warn("library note\nover two lines", UserWarning)
+        warnings.warn("library note\nover two lines", UserWarning)
+        return 0
+
+    monkeypatch.setattr(curve, "run", noisy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        status, _, err = run_cli(["curve", "rd", "--example", "bernoulli"])
+    assert status == 0
+    lines = err.splitlines()
+    assert lines == ["ratebound curve: warning: floating-point trouble inside the computation "
+                     "(overflow encountered in multiply); check the result",
+                     "ratebound curve: warning: library note over two lines"]
+
+
+def test_numpy_warnings_of_a_real_command_are_one_line_each(tmp_path, run_cli):
+    import warnings
+
+    np.save(tmp_path / "p.npy", np.array([0.5, 0.5]))
+    np.save(tmp_path / "d.npy", np.array([[0.0, 1e308], [1e308, 0.0]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        status, _, err = run_cli(["curve", "rd", str(tmp_path / "p.npy"), str(tmp_path / "d.npy"), "--betas", "1e300"])
+    assert status == 0
+    assert err and all(line.startswith("ratebound curve: warning: ") for line in err.splitlines()), err
+
+
+def test_broken_pipe_inside_main_is_quiet(monkeypatch, run_cli):
+    import ratebound._cli_curve as curve
+
+    def closed(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(curve, "run", closed)
+    status, out, err = run_cli(["curve", "rd", "--example", "bernoulli"])
+    assert (status, out, err) == (141, "", "")  # was 'ratebound curve: error: [Errno 32] Broken pipe', exit 2

@@ -96,3 +96,25 @@ def test_bad_matrices_exit_2(tmp_path, run_cli):
                  ["curve", "ib", str(tmp_path / "d.npy")]):
         status, _, err = run_cli(argv)
         assert status == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_ib_seed_fixes_the_curve_and_bits_columns_are_printed(tmp_path, run_cli):
+    joint = np.random.default_rng(4).dirichlet(np.ones(12)).reshape(4, 3)
+    np.save(tmp_path / "j.npy", joint)
+    runs = {}
+    for seed in ("1", "1", "2"):
+        status, out, err = run_cli(["curve", "ib", str(tmp_path / "j.npy"), "--betas", "2,8", "--seed", seed, "--json"])
+        assert status == 0, err
+        runs.setdefault(seed, []).append(json.loads(out))
+    assert runs["1"][0] == runs["1"][1]
+    for point in runs["1"][0]["points"]:  # the module docstring promises nats and bits
+        assert point["rate_bits"] == pytest.approx(point["rate"] / math.log(2), rel=1e-15)
+        assert point["relevance_bits"] == pytest.approx(point["relevance"] / math.log(2), rel=1e-15)
+    status, out, _ = run_cli(["curve", "ib", "--example", "binary-symmetric", "--betas", "5"])
+    assert status == 0 and "relevance_bits" in out.splitlines()[0] and "in bits" in out
+
+
+@pytest.mark.parametrize("kind, example", [("rd", "bernoulli"), ("capacity", "bsc")])
+def test_seed_is_refused_where_nothing_is_random(run_cli, kind, example):
+    status, _, err = run_cli(["curve", kind, "--example", example, "--seed", "3"])
+    assert status == 2 and "--seed applies only to ib" in err
