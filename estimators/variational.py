@@ -40,6 +40,8 @@ References
    Information Estimators", ICLR 2020.
 .. [6] S. Nowozin, B. Cseke, R. Tomioka, "f-GAN: Training Generative Neural
    Samplers using Variational Divergence Minimization", NeurIPS 2016.
+.. [7] C. F. J. Wu, "Jackknife, bootstrap and other resampling methods in
+   regression analysis", Annals of Statistics 14(4), 1986 (the delete-d jackknife).
 """
 
 from __future__ import annotations
@@ -464,7 +466,7 @@ def _notes(trace, plan: _Plan, value_nats: float, batch: int, eval_batch: int, n
     if n_batches < 2:
         notes.append(
             f"one held-out batch of {eval_batch} pairs: the standard error is the delete-half jackknife's "
-            f"over {HALF_SAMPLES} random halves of it [Wu 1986], a heuristic spread; 2 batches or more "
+            f"over {HALF_SAMPLES} random halves of it (Wu 1986), a heuristic spread; 2 batches or more "
             f"({2 * eval_batch} held-out pairs) give the batch-means interval"
         )
     return notes
@@ -507,9 +509,18 @@ def estimate_mi(
         \hat I = \frac{1}{K} \sum_{k=1}^{K} B\big(f(x^{(k)}_i, y^{(k)}_j)\big),
         \qquad \widehat{\mathrm{se}} = \frac{\mathrm{sd}_k(B_k)}{\sqrt{K}}
 
-    with a normal 95% interval ``value +- 1.96 se``. The interval covers the
+    and the 95% interval ``value +- t se`` with Student's ``t`` quantile for
+    ``K - 1`` degrees of freedom. With a single held-out batch (fewer than
+    ``2 * batch_size`` held-out pairs, e.g. under 1280 pairs at the defaults) the
+    standard error is the delete-half jackknife's [7]_ over 200 random halves of
+    that batch and the quantile 1.96; ``notes`` says so. The interval covers the
     held-out noise of the bound, not the gap between bound and truth, and the
     best-of-trace selection makes it slightly optimistic.
+
+    Each coordinate is divided by a power of two (exactly) before z-scoring, so
+    the estimate does not depend on the scale of the data (``x * 1e300`` gives
+    that of ``x``); constant coordinates carry no information and are dropped,
+    and a constant ``x`` or ``y`` gives exactly 0 with the interval ``[0, 0]``.
 
     Methods (see the module table): ``"infonce"`` never exceeds ``ln(batch_size)``;
     ``"nwj"``, ``"dv"`` and ``"mine"`` have variance growing like ``e^I``
@@ -538,7 +549,7 @@ def estimate_mi(
     batch_size : int, default 128
         Minibatch size for training and held-out evaluation (at least 2).
     lr : float, default 5e-4
-        Adam learning rate.
+        Adam learning rate, in ``(0, 3.4e38]`` (torch stores it in float32).
     holdout : float in (0, 1), default 0.2
         Fraction of pairs held out for evaluation.
     seed : int, optional
@@ -552,6 +563,8 @@ def estimate_mi(
         Steps between held-out evaluations (default ``max(1, min(50, steps // 20))``).
     standardize : bool, default True
         Z-score each coordinate with training-split statistics (MI is unchanged).
+        ``False`` feeds the raw values to the float32 critic, and refuses data
+        that float32 cannot hold.
     critic_options : mapping, optional
         Keywords for :class:`SeparableCritic` / :class:`ConcatCritic`
         (``hidden``, ``depth``, ``embed_dim``, ``activation``).
@@ -562,7 +575,7 @@ def estimate_mi(
     base : float, default e
         Logarithm base of the result (``2`` for bits).
     progress : bool, default False
-        Show a tqdm progress bar.
+        Show a tqdm progress bar of the training steps (on stderr).
 
     Returns
     -------
@@ -575,7 +588,8 @@ def estimate_mi(
     Raises
     ------
     ValueError
-        Mismatched lengths, non-finite samples, too few samples for the split,
+        Mismatched lengths, non-finite samples, too few samples for the split
+        (at least 2 training and 4 held-out pairs),
         an unknown ``method`` or ``critic``, ``holdout`` outside ``(0, 1)``,
         a bad step count, batch size, rate, or device.
 
@@ -625,7 +639,7 @@ def _spread(module: nn.Module, report: Bound, split, values: torch.Tensor, eval_
 
     ``K >= 2`` held-out batches: batch means, ``sd / sqrt(K)``, Student's ``t``
     quantile with ``K - 1`` degrees of freedom. One batch of ``m`` pairs: the
-    delete-d jackknife [Wu 1986] over random halves (``h = m // 2`` pairs, ``d = m - h``
+    delete-d jackknife [7]_ over random halves (``h = m // 2`` pairs, ``d = m - h``
     deleted), variance ``h / d`` times the mean squared deviation of the half values,
     and the normal quantile.
     """
