@@ -150,7 +150,7 @@ def plot_gate_points(curves: Sequence, points: Sequence, *, unit: str = "bits", 
     unit : str
         The rate unit, for the axis label.
     label : str
-        Title suffix (e.g. the variant).
+        The panel's title (default: what the figure shows).
     ax : matplotlib.axes.Axes, optional
 
     Returns
@@ -178,9 +178,9 @@ def plot_gate_points(curves: Sequence, points: Sequence, *, unit: str = "bits", 
     ax.set_xlim(0, right if right > 0 else None)
     top = float(max(arr[:, 1:].max(), max(float(np.max(d)) for _, d in curves)))
     ax.set_ylim(0, 1.1 * top if top > 0 else 1.0)
-    title = "Trained root gates on their distortion-rate curves" + (f": {label}" if label else "")
+    title = label or "Trained root gates on their distortion-rate curves"
     label_axes(ax, title=title, xlabel=f"hard gate rate $R_g = H(T)$ [{unit}]",
-               ylabel="training 0-1 loss")
+               ylabel="training 0-1 loss", fontsize=7, loc="upper right")
     return fig
 
 

@@ -310,7 +310,9 @@ def _gate_figure(out_dir: Path, runs: dict, notes: list[str]) -> None:
                 at = distortion_rate(rec["context_pmf"], rec["gate_distortion"], rec["gate_rate"]).distortion
             notes.extend(caught)
             points.append((rec["gate_rate"] / LN2, at, rec["train_loss"]))
-        figures.plot_gate_points(curves, points, unit="bits", label=f"{variant} ({len(points)} runs)", ax=ax)
+        figures.plot_gate_points(curves, points, unit="bits", label=f"{variant}: {len(points)} runs", ax=ax)
+    fig.suptitle("Trained root gates on the empirical distortion-rate curves of their training samples: "
+                 "every gate on or above its own curve")
     figures.save_figure(fig, out_dir / "distortion_rate")
 
 

@@ -50,7 +50,7 @@ over the masks of each supersample (biased upward by about
 and :math:`m` masks when it does not depend on the mask; downward only through
 values never observed), and the expectations over :math:`\tilde Z` are means
 over the supersamples. Each comes with an upper confidence value from a
-bootstrap over supersamples and over the masks within each.
+(basic) bootstrap over supersamples and over the masks within each.
 
 References
 ----------
@@ -401,7 +401,9 @@ def ecmi_bounds(supersamples: Sequence[Supersample], *, n_boot: int = 200, confi
         Bootstrap resamples: supersamples with replacement, and the masks of
         each with replacement.
     confidence : float, default 0.95
-        One-sided level of the upper values.
+        One-sided level of the upper values (basic bootstrap: twice the point
+        value minus the resamples' ``1 - confidence`` quantile, at least the
+        point value).
     seed : int or None, default 0
         Seed of the bootstrap.
 
@@ -436,8 +438,11 @@ def ecmi_bounds(supersamples: Sequence[Supersample], *, n_boot: int = 200, confi
         if name not in point:
             continue
         values = np.array(boot[name])
-        gap_hi, info_hi = np.quantile(values, confidence, axis=0)
-        out.append(ECMIBound(name=name, gap=point[name][0], gap_upper=float(max(gap_hi, point[name][0])),
-                             information=point[name][1], information_upper=float(max(info_hi, point[name][1])),
+        # basic bootstrap: resampled masks repeat, which biases a plug-in information (down for a pair that
+        # reveals its mask, up for one that does not); 2 * point - lower quantile corrects for that bias
+        gap_lo, info_lo = np.quantile(values, 1.0 - confidence, axis=0)
+        gap, info = point[name]
+        out.append(ECMIBound(name=name, gap=gap, gap_upper=float(max(2 * gap - gap_lo, gap)),
+                             information=info, information_upper=float(max(2 * info - info_lo, info)),
                              train_risk=train, held_out_risk=held))
     return tuple(out)

@@ -229,7 +229,7 @@ def test_gate_points_sit_on_or_above_their_curves():
     fig = figures.plot_gate_points(curves, [(0.5, 0.1, 0.12), (1.0, 0.0, 0.0)], label="tree")
     _assert_readable(fig)
     ax = fig.axes[0]
-    assert "tree" in ax.get_title() and "bits" in ax.get_xlabel()
+    assert ax.get_title() == "tree" and "bits" in ax.get_xlabel()
     with pytest.raises(ValueError, match="equal length"):
         figures.plot_gate_points(curves, [(0.5, 0.1, 0.12)])
     with pytest.raises(ValueError, match="triples"):
