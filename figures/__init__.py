@@ -18,7 +18,9 @@ from figures.experiments import (
     plot_bank_sweep,
     plot_bound_terms,
     plot_correlation_gain,
+    plot_exchange_sweep,
     plot_gate_points,
+    plot_latent_sweep,
     plot_sum_rate,
 )
 from figures.network import plot_network
@@ -31,8 +33,10 @@ __all__ = [
     "plot_capacity",
     "plot_correlation_gain",
     "plot_distortion_rate",
+    "plot_exchange_sweep",
     "plot_gate_points",
     "plot_ib_curve",
+    "plot_latent_sweep",
     "plot_network",
     "plot_rd_curve",
     "plot_sum_rate",

@@ -21,8 +21,8 @@ def _field_or_none(obj, name: str):
     return getattr(obj, name, None)
 
 __all__ = [
-    "plot_accuracy_vs_exchange", "plot_bank_sweep", "plot_bound_terms", "plot_correlation_gain", "plot_gate_points",
-    "plot_sum_rate",
+    "plot_accuracy_vs_exchange", "plot_bank_sweep", "plot_bound_terms", "plot_correlation_gain", "plot_exchange_sweep",
+    "plot_gate_points", "plot_latent_sweep", "plot_sum_rate",
 ]
 
 
@@ -181,6 +181,104 @@ def plot_gate_points(curves: Sequence, points: Sequence, *, unit: str = "bits", 
     title = label or "Trained root gates on their distortion-rate curves"
     label_axes(ax, title=title, xlabel=f"hard gate rate $R_g = H(T)$ [{unit}]",
                ylabel="training 0-1 loss", fontsize=7, loc="upper right")
+    return fig
+
+
+def _rows(rows, keys, name: str) -> dict[str, np.ndarray]:
+    if len(rows) == 0:
+        raise ValueError(f"{name} must hold at least one row")
+    return {k: as_1d([float(field(r, k)) for r in rows], f"{name}.{k}") for k in keys}
+
+
+def plot_exchange_sweep(rows, *, paper_reduction: float | None = None, met_at: float | None = None):
+    """Exchange reduction and accuracy of tree vs dense INL over the graph's average degree.
+
+    Parameters
+    ----------
+    rows : sequence
+        One mapping per degree with ``avg_degree``, ``exchange_reduction``
+        (measured, with ``exchange_reduction_std`` over graph seeds),
+        ``closed_form`` (``1 - (n-1)/|E|``), ``acc_dense``, ``acc_dense_std``,
+        ``acc_tree``, ``acc_tree_std``.
+    paper_reduction : float, optional
+        A reduction to mark (the paper's).
+    met_at : float, optional
+        The degree at which it is met, marked when given.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    keys = ("avg_degree", "exchange_reduction", "exchange_reduction_std", "closed_form", "acc_dense",
+            "acc_dense_std", "acc_tree", "acc_tree_std")
+    r = _rows(rows, keys, "rows")
+    fig = new_figure(figsize=(11.0, 4.4))
+    left, right = fig.subplots(1, 2)
+    x = r["avg_degree"]
+    left.errorbar(x, 100 * r["exchange_reduction"], yerr=100 * r["exchange_reduction_std"], fmt="o",
+                  color=PALETTE[0], capsize=3, label="measured (autograd counters), mean +- std over graphs")
+    left.plot(x, 100 * r["closed_form"], "--", color="k", lw=1, label="closed form 1 - (n-1)/|E|")
+    if paper_reduction is not None:
+        left.axhline(100 * paper_reduction, color=PALETTE[3], ls=":", label=f"paper: {100 * paper_reduction:.1f}%")
+    if met_at is not None:
+        left.axvline(met_at, color=PALETTE[3], ls=":", lw=1)
+        left.text(met_at, 0.97, f" met at degree {met_at:.2g}", transform=left.get_xaxis_transform(), fontsize=8,
+                  ha="left", va="top", color=PALETTE[3])
+    label_axes(left, title="Training exchange: tree vs dense", xlabel="average degree of the network",
+               ylabel="exchange reduction [%]", fontsize=8, loc="lower right")
+    right.errorbar(x, 100 * r["acc_dense"], yerr=100 * r["acc_dense_std"], fmt="o-", capsize=3,
+                   color=PALETTE[1], label="dense INL")
+    right.errorbar(x + 0.01 * (x.max() - x.min() + 1), 100 * r["acc_tree"], yerr=100 * r["acc_tree_std"],
+                   fmt="s-", capsize=3, color=PALETTE[0], label="tree (Dijkstra) INL")
+    if met_at is not None:
+        right.axvline(met_at, color=PALETTE[3], ls=":", lw=1)
+    label_axes(right, title="Test accuracy (mean +- std over graphs and seeds)",
+               xlabel="average degree of the network", ylabel="test accuracy [%]", fontsize=8)
+    return fig
+
+
+def plot_latent_sweep(rows, *, paper_reduction: float | None = None, met_at: float | None = None):
+    """Latent rate and accuracy of tree INL over ``beta_latent``: the regulariser's trade-off.
+
+    Parameters
+    ----------
+    rows : sequence
+        One mapping per beta (the first ``beta_latent = 0``) with ``beta_latent``,
+        ``latent_rate_bits``, ``latent_rate_bits_std``, ``acc_mean``, ``acc_std``.
+    paper_reduction : float, optional
+        A reduction of the latent rate against ``beta_latent = 0`` to mark.
+    met_at : float, optional
+        The beta at which it is met.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    r = _rows(rows, ("beta_latent", "latent_rate_bits", "latent_rate_bits_std", "acc_mean", "acc_std"), "rows")
+    fig = new_figure(figsize=(11.0, 4.4))
+    left, right = fig.subplots(1, 2)
+    beta, rate = r["beta_latent"], r["latent_rate_bits"]
+    left.errorbar(beta, rate, yerr=r["latent_rate_bits_std"], fmt="o-", capsize=3, color=PALETTE[0],
+                  label="latent rate (mean +- std over seeds)")
+    positive = beta[beta > 0]
+    left.set_xscale("symlog", linthresh=float(positive.min()) if positive.size else 1.0)
+    left.set_xlim(left=0)
+    if paper_reduction is not None:
+        target = (1.0 - paper_reduction) * rate[0]
+        left.axhline(target, color=PALETTE[3], ls=":", label=f"paper: -{100 * paper_reduction:.1f}% vs beta 0")
+        right.axvline(target, color=PALETTE[3], ls=":", label=f"paper: -{100 * paper_reduction:.1f}% vs beta 0")
+    if met_at is not None:
+        left.axvline(met_at, color=PALETTE[3], ls=":", lw=1)
+        left.text(met_at, 0.97, f" met at beta {met_at:.2g}", transform=left.get_xaxis_transform(), fontsize=8,
+                  ha="left", va="top", color=PALETTE[3])
+    label_axes(left, title="Latent rate of tree INL", xlabel="beta_latent (symlog)",
+               ylabel="latent rate [bits per sample]", fontsize=8)
+    right.errorbar(rate, 100 * r["acc_mean"], xerr=r["latent_rate_bits_std"], yerr=100 * r["acc_std"], fmt="o-",
+                   capsize=3, color=PALETTE[1], label="tree INL, one point per beta_latent")
+    for b, x, y in zip(beta, rate, 100 * r["acc_mean"]):
+        right.annotate(f"{b:g}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    label_axes(right, title="Rate-accuracy trade-off of the finite-rate regulariser",
+               xlabel="latent rate [bits per sample]", ylabel="test accuracy [%]", fontsize=8)
     return fig
 
 

@@ -43,6 +43,7 @@ _EXPORTS = {
     "INLRun": "_training",
     "evaluate": "_training",
     "build_routing": "_training",
+    "run_id": "_training",
     "build_network": "_training",
     "batch_order": "_training",
     "TrainingDiverged": "_training",

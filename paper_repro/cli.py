@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=None, metavar="N",
                         help="masks per supersample of the D-INL experiment (default: 20, or 8 with --quick)")
     parser.add_argument("--bank-dataset", default="auto", choices=["auto", "digits", "fashion-mnist"],
-                        help="images of the expert-bank experiment (default auto: Fashion-MNIST where Debian's "
-                             "dataset-fashion-mnist is installed, else scikit-learn's digits)")
+                        help="images of the expert-bank and D-INL experiments (default auto: Fashion-MNIST where "
+                             "Debian's dataset-fashion-mnist is installed, else scikit-learn's digits)")
     parser.add_argument("--data-path", default=None, metavar="DIR",
                         help="folder of the Fashion-MNIST idx files (default: the Debian package's)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")

@@ -325,3 +325,30 @@ def test_distortion_rate_without_points_draws_the_curve_alone():
     ax = fig.axes[0]
     assert len(ax.get_lines()) == 1
     assert ax.get_xlim()[1] == pytest.approx(1.08 * _fair_bit_curve().rates.max())
+
+
+def _sweep_rows():
+    return [{"avg_degree": d, "exchange_reduction": 1 - 11 / e, "exchange_reduction_std": 0.0,
+             "closed_form": 1 - 11 / e, "acc_dense": 0.8, "acc_dense_std": 0.01, "acc_tree": 0.79,
+             "acc_tree_std": 0.02} for d, e in ((3.0, 18), (6.0, 36), (9.0, 54))]
+
+
+def test_exchange_sweep_marks_the_paper_and_where_it_is_met():
+    fig = figures.plot_exchange_sweep(_sweep_rows(), paper_reduction=0.704, met_at=6.2)
+    _assert_readable(fig)
+    left, right = fig.axes
+    assert any(np.allclose(line.get_ydata(), 70.4) for line in left.get_lines())
+    assert any("6.2" in t.get_text() for t in left.texts)
+    assert "%" in left.get_ylabel() and "%" in right.get_ylabel()
+    with pytest.raises(ValueError, match="rows"):
+        figures.plot_exchange_sweep([])
+
+
+def test_latent_sweep_is_a_rate_accuracy_trade_off():
+    rows = [{"beta_latent": b, "latent_rate_bits": r, "latent_rate_bits_std": 1.0, "acc_mean": a, "acc_std": 0.01}
+            for b, r, a in ((0.0, 100.0, 0.8), (1e-3, 50.0, 0.79), (1e-2, 10.0, 0.7))]
+    fig = figures.plot_latent_sweep(rows, paper_reduction=0.457, met_at=8e-4)
+    _assert_readable(fig)
+    left, right = fig.axes
+    assert left.get_xscale() == "symlog" and "bits" in left.get_ylabel() and "bits" in right.get_xlabel()
+    assert any(np.allclose(line.get_ydata(), 54.3) for line in left.get_lines())  # (1 - 0.457) * 100 bits

@@ -46,6 +46,64 @@ def test_json_has_the_issue_fields(repro):
     assert table["latent_rate_reduction"] < 1.0
 
 
+def test_json_has_the_sweeps_and_the_data_set(repro):
+    table = json.loads((repro / "table.json").read_text())
+    assert table["dataset"] == "synthetic"  # the tiny settings; the default is Fashion-MNIST where installed
+    sw = table["sweeps"]
+    tiny = dinl.Settings.tiny()
+    assert [r["avg_degree"] for r in sw["exchange_vs_degree"]] == list(tiny.sweep_degrees)
+    for r in sw["exchange_vs_degree"]:
+        assert {"avg_degree", "edges_dense", "exchange_reduction", "closed_form", "acc_dense", "acc_tree",
+                "acc_tree_std"} <= set(r)
+        assert r["exchange_reduction"] == pytest.approx(r["closed_form"], rel=1e-12)  # equal message widths
+    assert [r["beta_latent"] for r in sw["latent_vs_beta"]] == list(tiny.sweep_beta_latent)
+    for r in sw["latent_vs_beta"]:
+        assert {"beta_latent", "latent_rate_bits", "acc_mean", "acc_std"} <= set(r)
+    assert len(sw["gate_vs_beta"]) == len(tiny.sweep_beta_gate) * tiny.sweep_seeds
+    for p in sw["gate_vs_beta"]:
+        assert {"beta_gate", "gate_rate_bits", "train_loss", "distortion_rate"} <= set(p)
+        assert p["train_loss"] >= p["distortion_rate"] - 1e-9
+    assert set(sw["located"]) == {"exchange_reduction", "latent_rate_reduction"}
+    check = table["bound_check"]
+    assert check["dataset"] == "synthetic" and set(check["variants"]) == set(dinl.VARIANTS)
+    for stem in ("sweep_exchange_vs_degree", "sweep_latent_vs_beta", "sweep_gate_vs_beta", "bound_terms_check"):
+        assert (repro / f"{stem}.png").stat().st_size > 0
+
+
+def test_an_interrupted_reproduction_resumes_from_its_logs(tmp_path, monkeypatch):
+    """Ctrl-C after some runs leaves a valid log; the next call trains only the runs that are missing."""
+    import paper_repro._runs as runs_module
+
+    settings = dinl.Settings.tiny()
+    log = tmp_path / "runs.jsonl"
+    calls = []
+    real = runs_module._train_one
+
+    def counted(config):
+        calls.append(config["seed"])
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(config)
+
+    monkeypatch.setattr(runs_module, "_train_one", counted)
+    with pytest.raises(KeyboardInterrupt):
+        dinl.train_all(settings, log, progress=False)
+    assert len(load_runs([log])) == 3  # the three finished runs, intact
+    calls.clear()
+    runs = dinl.train_all(settings, log, progress=False)
+    assert len(calls) == 3 * settings.seeds - 3  # only the missing runs were trained
+    assert sum(map(len, runs.values())) == 3 * settings.seeds == len(load_runs([log]))
+
+
+def test_sweep_location_by_interpolation():
+    from paper_repro._dinl_sweeps import locate
+
+    assert locate([2.0, 4.0, 6.0], [0.3, 0.6, 0.8], 0.704) == pytest.approx(5.04)
+    assert locate([0.0, 1e-3, 1e-2], [0.0, 0.2, 0.6], 0.457, log_x=True) == pytest.approx(
+        10 ** (-3 + (0.457 - 0.2) / 0.4))
+    assert locate([2.0, 4.0], [0.3, 0.6], 0.704) is None
+
+
 def test_exchange_reduction_matches_the_edge_counts(repro):
     """Equal widths: exchange is 2 * width per used edge, so the reduction is 1 - (n - 1) / |E_dense|."""
     table = json.loads((repro / "table.json").read_text())
@@ -90,7 +148,7 @@ def test_run_log_is_valid_and_bounded_by_ratebound(repro):
 def test_table_and_figures_written(repro):
     md = (repro / "table.md").read_text()
     assert "70.4%" in md and "45.7%" in md and "Choices that are ours" in md
-    for stem in ("network", "accuracy_vs_exchange", "distortion_rate", "bound_terms"):
+    for stem in ("network", "accuracy_vs_exchange", "distortion_rate", "bound_terms", "bound_terms_check"):
         assert (repro / f"{stem}.png").stat().st_size > 0
         assert (repro / f"{stem}.pdf").stat().st_size > 0
     assert not [p for p in repro.iterdir() if p.name.startswith(".")]  # no temporary files left
@@ -98,15 +156,14 @@ def test_table_and_figures_written(repro):
 
 def test_dr_curves_reach_the_minimum_distortion(repro):
     """The figure continues each D(R_g) curve flat to the gate's rate; that needs its end at the minimum."""
-    from types import SimpleNamespace
-
     for line in (repro / "runs.jsonl").read_text().splitlines():
         record = json.loads(line)
         notes: list[str] = []
-        curve = dinl._dr_curve(SimpleNamespace(record=record), notes)
-        assert curve["at_minimum"], record["run_id"]
-        assert np.all(np.diff(curve["distortions"]) <= 1e-12)  # non-increasing along the betas
-        assert curve["rates"][0] == 0.0 and np.all(np.diff(curve["rates"]) >= -1e-12)
+        rates, distortions = dinl.empirical_dr_curve(record, notes)
+        pmf, dist = np.array(record["context_pmf"]), np.array(record["gate_distortion"])
+        assert distortions[-1] == pytest.approx(pmf @ dist.min(axis=1), abs=1e-9)  # reached the minimum
+        assert np.all(np.diff(distortions) <= 1e-12)  # non-increasing along the betas
+        assert rates[0] == 0.0 and np.all(np.diff(rates) >= -1e-12) and rates[-1] > record["gate_rate"] / np.log(2)
         assert notes == []
 
 
