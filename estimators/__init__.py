@@ -30,6 +30,8 @@ _EXPORTS = {
     "CapacityResult": "blahut_arimoto",
     "IBPoint": "blahut_arimoto",
     "IBCurve": "blahut_arimoto",
+    # thread scope of the numerical kernels
+    "limit_threads": "_threads",
     # kNN
     "ksg_mi": "knn",
     "mixed_mi": "knn",

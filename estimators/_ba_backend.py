@@ -16,6 +16,8 @@ import numpy as np
 from scipy import special
 from scipy.linalg import blas, lapack
 
+from estimators._threads import torch_imported
+
 BACKENDS = ("numpy", "torch")
 #: Under the numpy backend, ``exp``, ``log`` and ``xlogy`` of float64 arrays at least this large run
 #: on torch's kernels (see :func:`_on_torch`).
@@ -28,6 +30,14 @@ GRAM32_ENTRY_MIN = 2e-19
 GRAM32_DIAG_MIN = 1e-16
 
 
+def _import_torch():
+    """torch, imported where first used; an open thread scope (:mod:`estimators._threads`) then holds its threads."""
+    import torch
+
+    torch_imported()
+    return torch
+
+
 def _on_torch(name: str, *arrays: np.ndarray) -> np.ndarray | None:
     """``torch.<name>(*arrays)`` as numpy, for float64 arrays of at least ``TORCH_MIN_SIZE`` entries, else ``None``.
 
@@ -38,7 +48,7 @@ def _on_torch(name: str, *arrays: np.ndarray) -> np.ndarray | None:
     """
     if any(a.dtype != np.float64 for a in arrays) or max(a.size for a in arrays) < TORCH_MIN_SIZE:
         return None
-    import torch
+    torch = _import_torch()
 
     # torch warns on read-only arrays: those are copied
     return getattr(torch, name)(*(torch.from_numpy(np.require(a, requirements=["C", "W"])) for a in arrays)).numpy()
@@ -57,9 +67,7 @@ class ArrayOps:
 
     @property
     def _torch(self):
-        import torch
-
-        return torch
+        return _import_torch()
 
     # conversion ----------------------------------------------------------
     def asarray(self, x) -> Any:
@@ -309,7 +317,7 @@ def array_ops(backend: str, device=None) -> ArrayOps:
         if device not in (None, "cpu"):
             raise ValueError(f"device must be None or 'cpu' with backend='numpy', got {device!r}")
         return ArrayOps("numpy")
-    import torch
+    torch = _import_torch()
 
     try:
         dev = torch.device("cpu" if device is None else device)

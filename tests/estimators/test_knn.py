@@ -127,6 +127,35 @@ def test_sorted_counts_settle_long_tied_runs_at_a_rounding_boundary():
     assert counts[0] == 1  # only 0.0; the fifty 1.7s sit exactly at distance radius[0]
 
 
+@pytest.mark.parametrize("dim", [2, 3, 5, 8])
+@pytest.mark.parametrize("rounded", [False, True])
+def test_kdtree_counts_equal_brute_force_exactly_with_ties_at_the_radius(dim, rounded):
+    """Strict counts ``#{j != i : max|p_j - p_i| < r_i}``, radii set to actual distances (the boundary)."""
+    rng = np.random.default_rng(dim)
+    points = rng.normal(size=(1500, dim))
+    if rounded:  # many exact ties in every coordinate
+        points = np.round(points, 1)
+    dist = _chebyshev(points)
+    partner = rng.permutation(points.shape[0])
+    radius = dist[np.arange(points.shape[0]), partner]
+    radius[radius == 0] = 0.5
+    for r in (radius, rng.exponential(0.5, size=points.shape[0])):
+        brute = np.sum(dist < r[:, None], axis=1) - 1  # minus the point itself
+        np.testing.assert_array_equal(_count_kdtree(points, r, 1), brute)
+
+
+def test_kdtree_counts_equal_scipy_ckdtree_and_do_not_depend_on_workers():
+    """The previous implementation (scipy's inclusive ball count at nextafter(r, 0)) as a reference."""
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(7)
+    points = np.round(rng.normal(size=(6000, 4)), 2)
+    radius = rng.exponential(0.3, size=points.shape[0])
+    ref = cKDTree(points).query_ball_point(points, np.nextafter(radius, 0.0), p=np.inf, return_length=True) - 1
+    for workers in (1, 2, 3, -1):
+        np.testing.assert_array_equal(_count_kdtree(points, radius, workers), ref)
+
+
 # --- agreement with scikit-learn (same k, same scaling, its 1e-10 noise) --------------
 
 
