@@ -123,3 +123,31 @@ def test_diverging_config_is_one_line_and_logs_nothing(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "training diverged" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "runs.jsonl").exists()
+
+
+def test_train_then_bound_prints_a_bound(config_path, capsys):
+    """Regression: 'ratebound train' then 'ratebound bound' printed 'bounds computed: []'."""
+    log = config_path.parent / "runs.jsonl"
+    assert main(["train", str(config_path), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["bound", str(log), "--json"]) == 0
+    (group,) = json.loads(capsys.readouterr().out)
+    names = [b["name"] for b in group["bounds"]]
+    assert "test-set (held-out, binomial kl)" in names  # one run: the held-out certificate
+
+
+def test_supersample_runs_from_the_command_line_give_the_d_inl_bound(tmp_path, capsys):
+    """The README's supersample loop: masks by --seed, supersamples by --supersample-seed, then the bound."""
+    path = tmp_path / "ss.toml"
+    path.write_text(CONFIG.replace('log = "runs.jsonl"', 'log = "runs.jsonl"\nsupersample_seed = 0'))
+    for t in (0, 1):
+        for s in range(3):
+            assert main(["train", str(path), "--supersample-seed", str(t), "--seed", str(s), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["bound", str(tmp_path / "runs.jsonl"), "--json"]) == 0
+    (group,) = json.loads(capsys.readouterr().out)
+    rows = {b["name"]: b for b in group["bounds"]}
+    rdg = rows["rate-distortion-generalisation (D-INL)"]
+    assert rdg["terms"]["delta_m raw min"] >= -1e-9
+    assert rdg["terms"]["generalization source"] in rows  # an e-CMI row of the same report
+    assert group["n_train"] == 30 and group["n_runs"] == 6
