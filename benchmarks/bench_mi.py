@@ -9,6 +9,15 @@ Run from the repository root::
 same KSG estimator 1, k = 3) on the same 1-D Gaussian samples, n = 10k, 100k, 1M:
 wall time of each and the ratio, timed in one run.
 
+(a2) ``ksg_mi`` with x and y both d-dimensional (d = 1..10) against scikit-learn's
+KSG code path (``feature_selection._mutual_info._compute_mi_cc``: a chebyshev
+``NearestNeighbors`` query, then ``KDTree`` count-only range queries; it takes
+1-D variables only, so its steps are run here on the d-dimensional arrays) and
+against this project before the range counts moved to scikit-learn's KD-tree
+(scipy ``cKDTree.query_ball_point``, swapped in for the run). All three see the
+same standardised, jittered samples; the counts (and so the estimates) of all
+three are checked identical, and the marginal range counts are timed alone too.
+
 (b) Bias and spread of every variational method of ``estimators.estimate_mi``
 (same critic, batch 128, the same step budget and no early stopping for all) and
 of KSG, over several seeds, on the Gaussian staircase (20 independent pairs,
@@ -24,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -51,6 +61,7 @@ class Settings:
     seeds: tuple[int, ...]
     task_seeds: tuple[int, ...]
     ksg_staircase_n: int
+    dims_cases: tuple[tuple[int, int], ...] = ()
 
 
 FULL = Settings(
@@ -61,6 +72,7 @@ FULL = Settings(
     seeds=(0, 1, 2),
     task_seeds=(0, 1),
     ksg_staircase_n=2_000,
+    dims_cases=tuple((20_000, d) for d in range(1, 11)) + ((100_000, 1), (100_000, 5)),
 )
 QUICK = Settings(
     sizes=(10_000, 100_000),
@@ -70,6 +82,7 @@ QUICK = Settings(
     seeds=(0,),
     task_seeds=(0,),
     ksg_staircase_n=1_000,
+    dims_cases=tuple((5_000, d) for d in (1, 2, 5, 10)),
 )
 
 
@@ -111,6 +124,84 @@ def format_timing(rows) -> str:
         lines.append(
             f"| {r['n']:,} | {r['ours_s']:.2f} | {r['sklearn_s']:.2f} | {r['sklearn_s'] / r['ours_s']:.2f}x "
             f"| {r['ours']:.4f} | {r['sklearn']:.4f} | {r['truth']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def _ckdtree_counts(points, radius, workers):
+    """The range counts before (scipy's inclusive ball count at nextafter(r, 0), queried in tree order)."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(points)
+    order = tree.indices
+    counts = np.empty(points.shape[0], dtype=np.int64)
+    counts[order] = tree.query_ball_point(points[order], np.nextafter(radius[order], 0.0), p=np.inf,
+                                          return_length=True, workers=workers)
+    return counts - 1
+
+
+def _sklearn_ksg_path(x, y, k):
+    """scikit-learn's ``_compute_mi_cc`` steps on d-dimensional x and y (its own code takes 1-D only)."""
+    from scipy.special import digamma
+    from sklearn.neighbors import KDTree, NearestNeighbors
+
+    n = x.shape[0]
+    nn = NearestNeighbors(metric="chebyshev", n_neighbors=k).fit(np.hstack([x, y]))
+    radius = np.nextafter(nn.kneighbors()[0][:, -1], 0)
+    nx = np.array(KDTree(x, metric="chebyshev").query_radius(x, radius, count_only=True)) - 1.0
+    ny = np.array(KDTree(y, metric="chebyshev").query_radius(y, radius, count_only=True)) - 1.0
+    return max(0.0, digamma(n) + digamma(k) - np.mean(digamma(nx + 1)) - np.mean(digamma(ny + 1)))
+
+
+def ksg_dims_timing(cases) -> list[dict]:
+    """``ksg_mi`` now, before (cKDTree range counts) and scikit-learn's KSG path, d-dim x and y, one run."""
+    from estimators import knn
+    from estimators.testing import gaussian_with_mi
+
+    rows = []
+    for n, d in cases:
+        x, y = gaussian_with_mi(1.0, d).sample(n, seed=d)
+        rng = np.random.default_rng(0)
+        xs, ys = knn._prepare(x, "x", True, 1e-10, rng), knn._prepare(y, "y", True, 1e-10, rng)
+        ours, t_ours = _timed(lambda: knn.ksg_mi(xs, ys, k=3, jitter=0.0))
+        current = knn._count_kdtree
+        knn._count_kdtree = _ckdtree_counts  # the old range counts, for this one call
+        try:
+            before, t_before = _timed(lambda: knn.ksg_mi(xs, ys, k=3, jitter=0.0))
+        finally:
+            knn._count_kdtree = current
+        theirs, t_theirs = _timed(lambda: _sklearn_ksg_path(xs, ys, 3))
+        radius = knn._kth_neighbour_distance(np.hstack([xs, ys]), 3, np.inf, 1)
+        if d > 1:
+            now_counts, t_count_now = _timed(lambda: knn._count_kdtree(xs, radius, 1))
+            old_counts, t_count_old = _timed(lambda: _ckdtree_counts(xs, radius, 1))
+            same_counts = bool(np.array_equal(now_counts, old_counts))
+        else:
+            now_counts, t_count_now = _timed(lambda: knn._count_sorted(xs[:, 0], radius))
+            old_counts, t_count_old = now_counts, math.nan  # 1-D: binary search, before and now
+            same_counts = bool(np.array_equal(now_counts, knn._count_kdtree(xs, radius, 1)))
+        rows.append(dict(n=n, d=d, ours_s=t_ours, before_s=t_before, sklearn_s=t_theirs,
+                         count_now_s=t_count_now, count_before_s=t_count_old, same_counts=same_counts,
+                         same_estimates=bool(ours == before and abs(ours - theirs) <= 1e-9 * max(1.0, ours)),
+                         ours=ours, truth=1.0))
+        print(f"  n={n:,} d={d}: ksg_mi {t_ours:.2f} s (before {t_before:.2f} s), scikit-learn path "
+              f"{t_theirs:.2f} s", file=sys.stderr)
+    return rows
+
+
+def format_dims(rows) -> str:
+    lines = [
+        "| n | d_x = d_y | ksg_mi (s) | before (s) | sklearn path (s) | sklearn / ksg_mi | sklearn / before "
+        "| range count now (s) | range count before (s) | same counts | same estimate | ksg_mi (nats) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
+    ]
+    for r in rows:
+        before_count = "1-D: sorted" if math.isnan(r["count_before_s"]) else f"{r['count_before_s']:.2f}"
+        lines.append(
+            f"| {r['n']:,} | {r['d']} | {r['ours_s']:.2f} | {r['before_s']:.2f} | {r['sklearn_s']:.2f} "
+            f"| {r['sklearn_s'] / r['ours_s']:.2f}x | {r['sklearn_s'] / r['before_s']:.2f}x "
+            f"| {r['count_now_s']:.2f} | {before_count} | {r['same_counts']} | {r['same_estimates']} "
+            f"| {r['ours']:.4f} |"
         )
     return "\n".join(lines)
 
@@ -188,7 +279,8 @@ def _parse(argv) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="override the step budget of the variational methods")
     parser.add_argument("--seeds", type=int, help="override the number of seeds of table (b)")
     parser.add_argument(
-        "--sections", nargs="+", choices=("timing", "staircase", "tasks"), default=("timing", "staircase", "tasks"),
+        "--sections", nargs="+", choices=("timing", "dims", "staircase", "tasks"),
+        default=("timing", "dims", "staircase", "tasks"),
         help="which tables to produce (default all)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -220,6 +312,12 @@ def main(argv=None) -> int:
         print("\n## (a) KSG estimator 1: ksg_mi vs scikit-learn mutual_info_regression (1-D Gaussian, I = 1 nat, k = 3)\n")
         payload["timing"] = ksg_timing(settings.sizes)
         print(format_timing(payload["timing"]), flush=True)
+
+    if "dims" in args.sections:
+        print("\n## (a2) KSG with d-dimensional x and y (Gaussian, I = 1 nat, k = 3): ksg_mi now, before "
+              "(cKDTree range counts) and scikit-learn's KSG path\n")
+        payload["dims"] = ksg_dims_timing(settings.dims_cases)
+        print(format_dims(payload["dims"]), flush=True)
 
     staircase = [gaussian_with_mi(mi, 20, name=f"staircase d=20, I={mi:g}") for mi in settings.staircase]
     tasks = benchmark_tasks()

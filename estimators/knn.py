@@ -87,7 +87,11 @@ _Z95 = 1.959963984540054
 
 #: Leaf size of the range-count KD-tree (scikit-learn's default; 20 to 80 were within 10% at n = 20000).
 _LEAF_SIZE = 40
-#: Fewest queries per worker thread of a range count.
+#: Max-norm kNN queries in this many dimensions or more use scikit-learn's KD-tree, of this leaf size
+#: (n = 20000: 0.55 s against scipy's 0.64 s in 10 dimensions; scipy's was faster below 6).
+_SKLEARN_KNN_MIN_DIM = 6
+_KNN_LEAF_SIZE = 20
+#: Fewest queries per worker thread of a scikit-learn tree query.
 _MIN_CHUNK = 1024
 
 _STDERR_NOTE = (
@@ -510,13 +514,23 @@ def _exact_zero(n: int, method: str, base: float, notes: tuple[str, ...]) -> MIE
 def _kth_neighbour_distance(points: np.ndarray, k: int, p: float, workers: int) -> np.ndarray:
     """Distance (Minkowski ``p``) from each point to its ``k``-th nearest other point.
 
-    Points are queried in the tree's own order (``tree.indices``): neighbouring
-    queries then walk the same nodes, which is about three times faster for
-    large ``n`` than querying in input order.
+    Points are queried in the tree's own order: neighbouring queries then walk
+    the same nodes, which is about three times faster for large ``n`` than
+    querying in input order. Max-norm queries in :data:`_SKLEARN_KNN_MIN_DIM`
+    or more dimensions go to scikit-learn's KD-tree (leaf size 20), 10-15%
+    faster there than scipy's; both give the same distances (the max-norm of a
+    difference is computed exactly alike).
     """
+    n, dim = points.shape
+    dist = np.empty(n)
+    if p == np.inf and dim >= _SKLEARN_KNN_MIN_DIM:
+        tree = KDTree(points, leaf_size=_KNN_LEAF_SIZE, metric="chebyshev")
+        order = np.asarray(tree.get_arrays()[1])
+        queries = points[order]
+        dist[order] = _in_chunks(lambda s: tree.query(queries[s], k=k + 1)[0][:, k], n, workers)
+        return dist
     tree = cKDTree(points)
     order = tree.indices
-    dist = np.empty(points.shape[0])
     dist[order] = tree.query(points[order], k=[k + 1], p=p, workers=workers)[0][:, 0]
     return dist
 
@@ -544,15 +558,22 @@ def _count_kdtree(points: np.ndarray, radius: np.ndarray, workers: int) -> np.nd
     tree = KDTree(points, leaf_size=_LEAF_SIZE, metric="chebyshev")
     order = np.asarray(tree.get_arrays()[1])  # query in tree order, as in _kth_neighbour_distance
     queries, inner = points[order], np.nextafter(radius[order], 0.0)
-    chunks = _chunks(points.shape[0], workers)
     counts = np.empty(points.shape[0], dtype=np.int64)
-    if len(chunks) == 1:
-        counts[order] = tree.query_radius(queries, inner, count_only=True)
-    else:
-        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
-            parts = pool.map(lambda s: tree.query_radius(queries[s], inner[s], count_only=True), chunks)
-            counts[order] = np.concatenate(list(parts))
+    counts[order] = _in_chunks(lambda s: tree.query_radius(queries[s], inner[s], count_only=True),
+                               points.shape[0], workers)
     return counts - 1
+
+
+def _in_chunks(query, n: int, workers: int) -> np.ndarray:
+    """``query(slice)`` over contiguous chunks of ``range(n)`` in ``workers`` threads, concatenated.
+
+    scikit-learn's tree queries release the GIL, so the threads run in parallel.
+    """
+    chunks = _chunks(n, workers)
+    if len(chunks) == 1:
+        return query(chunks[0])
+    with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+        return np.concatenate(list(pool.map(query, chunks)))
 
 
 def _chunks(n: int, workers: int) -> list[slice]:

@@ -15,6 +15,7 @@ from estimators.knn import (
     MixedEstimator,
     _count_kdtree,
     _count_sorted,
+    _kth_neighbour_distance,
     kl_entropy,
     ksg_mi,
     ksg_mi_estimate,
@@ -142,6 +143,18 @@ def test_kdtree_counts_equal_brute_force_exactly_with_ties_at_the_radius(dim, ro
     for r in (radius, rng.exponential(0.5, size=points.shape[0])):
         brute = np.sum(dist < r[:, None], axis=1) - 1  # minus the point itself
         np.testing.assert_array_equal(_count_kdtree(points, r, 1), brute)
+
+
+@pytest.mark.parametrize("dim", [6, 10])
+def test_kth_neighbour_distance_in_many_dimensions_equals_brute_force(dim):
+    """Max-norm kNN in 6+ dimensions runs on scikit-learn's tree: the same distances as a sort, any workers."""
+    rng = np.random.default_rng(dim)
+    points = np.round(rng.normal(size=(3000, dim)), 1)  # ties among the distances
+    dist = _chebyshev(points)
+    np.fill_diagonal(dist, np.inf)
+    brute = np.sort(dist, axis=1)[:, 2]
+    for workers in (1, 2):
+        np.testing.assert_array_equal(_kth_neighbour_distance(points, 3, np.inf, workers), brute)
 
 
 def test_kdtree_counts_equal_scipy_ckdtree_and_do_not_depend_on_workers():
