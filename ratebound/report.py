@@ -15,6 +15,17 @@ says what is bounded: ``"E[gap]"`` (the expected generalisation gap, the
 Xu-Raginsky family) or ``"risk"`` (the population risk: Occam, PAC-Bayes-kl
 per run with probability :math:`\ge 1-\delta`; the D-INL bound in expectation).
 
+Rows. The finite-bank family (union, Xu-Raginsky from posteriors or selected
+hypotheses, PAC-Bayes-kl, Occam); Xu-Raginsky from a logged ``mi_sw``; the
+supersample family (Steinke-Zakynthinou CMI from hypotheses, and the e-CMI rows of
+:mod:`ratebound.ecmi`: f-CMI, loss-difference CMI and its variance form, the linear
+fast-rate e-CMI bound); the held-out test-set certificate (binomial-kl inversion
+of each run's ``test_loss`` over ``n_test`` samples); and the D-INL bound, whose
+generalisation term is the tightest of the expected-gap rows the group allows
+(its ``alternatives`` list the others). Runs that share a training set (one
+supersample and mask, or one ``config.data_seed``: :func:`training_set`) are never
+counted as independent draws of ``S``.
+
 Units: bounds and losses in units of the logged loss; information in nats.
 ``sigma`` comes from the ``loss_range`` :math:`[a, b]` the runs of a group log,
 as :math:`(b-a)/2` (the widest when they log several), else from the caller,
@@ -49,7 +60,7 @@ from ratebound.generalization import (
 from ratebound.rdg import _miller_madow_entropy, rdg_bound, selection_mi
 from ratebound.runs import RunRecord
 
-__all__ = ["SEED_KEYS", "BoundValue", "MissingBound", "GroupReport", "bound_report", "group_runs"]
+__all__ = ["SEED_KEYS", "BoundValue", "MissingBound", "GroupReport", "bound_report", "group_runs", "training_set"]
 
 CERTIFICATE = "certificate"
 ESTIMATE = "estimate"
