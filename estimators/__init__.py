@@ -1,8 +1,9 @@
 """The mathematics of information: numbers in, numbers out.
 
 Discrete measures, Blahut-Arimoto (rate-distortion, capacity, information
-bottleneck), kNN estimators and neural variational bounds. Every information
-quantity is in nats unless a ``base=`` keyword says otherwise.
+bottleneck), kNN estimators, Gaussian and copula estimators, and neural
+variational bounds. Every information quantity is in nats unless a ``base=``
+keyword says otherwise.
 """
 
 from estimators._lazy import lazy_exports
@@ -40,6 +41,13 @@ _EXPORTS = {
     "mixed_mi_estimate": "knn",
     "KSGEstimator": "knn",
     "MixedEstimator": "knn",
+    # Gaussian, copula and the default's choice
+    "normal_scores": "gaussian",
+    "gaussian_mi_estimate": "gaussian",
+    "copula_mi_estimate": "gaussian",
+    "copula_ksg_estimate": "gaussian",
+    "auto_mi_estimate": "gaussian",
+    "CopulaEstimator": "gaussian",
     # variational
     "dv_bound": "variational",
     "nwj_bound": "variational",

@@ -21,7 +21,10 @@ The families follow the benchmark of Czyz et al. [1]_:
   ``Y`` (:func:`normal_cdf`, :func:`half_cube`, :func:`asinh`,
   :class:`Spiral`), which leave the mutual information unchanged.
 
-:func:`benchmark_tasks` returns a fixed suite of such tasks.
+:func:`benchmark_tasks` returns a fixed suite of such tasks;
+:func:`beyond_normal_tasks` the 40 tasks of Czyz et al.'s benchmark, which also
+use :class:`NormalMixtureQuantile` (bimodal margins), :func:`wiggly_x` /
+:func:`wiggly_y` and :class:`SwissRollTask`.
 
 References
 ----------
@@ -58,7 +61,12 @@ __all__ = [
     "StudentTTask",
     "AdditiveUniformTask",
     "TransformedTask",
+    "SwissRollTask",
     "Spiral",
+    "NormalMixtureQuantile",
+    "wiggly_x",
+    "wiggly_y",
+    "swiss_roll",
     "dense_gaussian",
     "sparse_gaussian",
     "gaussian_with_mi",
@@ -70,6 +78,7 @@ __all__ = [
     "gaussian_mi",
     "student_t_mi_correction",
     "benchmark_tasks",
+    "beyond_normal_tasks",
 ]
 
 SeedLike = int | np.random.Generator | None
@@ -449,29 +458,129 @@ class Spiral:
     ----------
     speed : float
         Angular speed :math:`s` in radians per unit of squared radius.
+    plane : tuple of two ints, optional
+        Rotate only the coordinate pair ``plane = (i, j)`` (the spiral of
+        Czyz et al.'s benchmark: ``(0, 1)`` for ``X``, ``(1, 2)`` for ``Y``,
+        speed 1/3); by default every pair ``(0, 1), (2, 3), ...`` turns.
     """
 
     speed: float = 0.5
+    plane: tuple[int, int] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "speed", positive_float(self.speed, "speed", allow_zero=True))
+        if self.plane is not None:
+            i, j = (positive_int(v, "plane", minimum=0) for v in self.plane)
+            if i == j:
+                raise ValueError(f"plane must name two different coordinates, got {self.plane!r}")
+            object.__setattr__(self, "plane", (i, j))
 
     @property
     def name(self) -> str:
         """Label used in task names."""
-        return f"spiral{self.speed:g}"
+        where = "" if self.plane is None else f"@{self.plane[0]}{self.plane[1]}"
+        return f"spiral{self.speed:g}{where}"
 
     def __call__(self, v: np.ndarray) -> np.ndarray:
         v = np.asarray(v, dtype=np.float64)
         if v.ndim != 2 or v.shape[1] < 2:
             raise ValueError(f"the spiral needs samples of shape (n, d >= 2), got shape {v.shape}")
+        if self.plane is not None and max(self.plane) >= v.shape[1]:
+            raise ValueError(f"the spiral's plane {self.plane} needs more than {v.shape[1]} coordinates")
         theta = self.speed * np.sum(v * v, axis=1)
         cos, sin = np.cos(theta), np.sin(theta)
         out = v.copy()
-        for a in range(0, v.shape[1] - 1, 2):
-            out[:, a] = cos * v[:, a] - sin * v[:, a + 1]
-            out[:, a + 1] = sin * v[:, a] + cos * v[:, a + 1]
+        pairs = [self.plane] if self.plane is not None else [(a, a + 1) for a in range(0, v.shape[1] - 1, 2)]
+        for a, b in pairs:
+            out[:, a] = cos * v[:, a] - sin * v[:, b]
+            out[:, b] = sin * v[:, a] + cos * v[:, b]
         return out
+
+
+def wiggly_x(v: np.ndarray) -> np.ndarray:
+    r"""Coordinate-wise :math:`v + 0.4\sin v + 0.2\sin(1.7v + 1) + 0.03\sin(3.3v - 2.5)` (Czyz et al.'s "wiggly" map of ``X``).
+
+    Strictly increasing: its derivative is at least :math:`1 - 0.4 - 0.34 - 0.099 > 0.16`.
+    """
+    v = np.asarray(v, dtype=np.float64)
+    return v + 0.4 * np.sin(v) + 0.2 * np.sin(1.7 * v + 1.0) + 0.03 * np.sin(3.3 * v - 2.5)
+
+
+def wiggly_y(v: np.ndarray) -> np.ndarray:
+    r"""Coordinate-wise :math:`v - 0.4\sin 0.4v + 0.17\sin(1.3v + 3.5) + 0.02\sin(4.3v - 2.5)` (the "wiggly" map of ``Y``).
+
+    Strictly increasing: its derivative is at least :math:`1 - 0.16 - 0.221 - 0.086 > 0.53`.
+    """
+    v = np.asarray(v, dtype=np.float64)
+    return v - 0.4 * np.sin(0.4 * v) + 0.17 * np.sin(1.3 * v + 3.5) + 0.02 * np.sin(4.3 * v - 2.5)
+
+
+@dataclass(frozen=True)
+class NormalMixtureQuantile:
+    r"""The quantile function of a mixture of unit-variance normals, a bijection from ``(0, 1)`` onto the line.
+
+    :math:`u \mapsto F^{-1}(u)` with :math:`F(t) = \sum_k w_k \Phi(t - \mu_k)`, strictly
+    increasing; applied to a uniform coordinate it gives one distributed as the
+    mixture (the "bimodal" tasks of Czyz et al. use weights (0.3, 0.7) at 0 and
+    5 for ``X``, (0.5, 0.5) at -1 and 3 for ``Y``, on uniform margins). Computed
+    by bisection to float resolution.
+
+    Parameters
+    ----------
+    weights : tuple of float
+        Positive mixture weights (normalised to sum 1).
+    means : tuple of float
+        The components' means, one per weight.
+    """
+
+    weights: tuple[float, ...] = (0.5, 0.5)
+    means: tuple[float, ...] = (-1.0, 3.0)
+
+    def __post_init__(self):
+        w = np.asarray(as_float_array(self.weights, "weights", ndim=1))
+        m = np.asarray(as_float_array(self.means, "means", ndim=1))
+        if w.shape != m.shape:
+            raise ValueError(f"weights and means must have the same length, got {w.size} and {m.size}")
+        if np.any(w <= 0):
+            raise ValueError("weights must be positive")
+        object.__setattr__(self, "weights", tuple(float(v) for v in w / w.sum()))
+        object.__setattr__(self, "means", tuple(float(v) for v in m))
+
+    @property
+    def name(self) -> str:
+        """Label used in task names."""
+        return "mixture-quantile(" + ",".join(f"{w:g}@{m:g}" for w, m in zip(self.weights, self.means)) + ")"
+
+    def cdf(self, t: np.ndarray) -> np.ndarray:
+        """The mixture's CDF ``F``."""
+        t = np.asarray(t, dtype=np.float64)
+        return sum(w * special.ndtr(t - m) for w, m in zip(self.weights, self.means))
+
+    def __call__(self, u: np.ndarray) -> np.ndarray:
+        u = np.asarray(u, dtype=np.float64)
+        lo = np.full(u.shape, min(self.means) - 40.0)
+        hi = np.full(u.shape, max(self.means) + 40.0)
+        for _ in range(110):  # the bracket of width ~90 shrinks below float64's spacing
+            mid = 0.5 * (lo + hi)
+            below = self.cdf(mid) < u
+            lo = np.where(below, mid, lo)
+            hi = np.where(below, hi, mid)
+        return 0.5 * (lo + hi)
+
+
+def swiss_roll(v: np.ndarray) -> np.ndarray:
+    r"""The swiss-roll embedding of ``(n, 1)`` values in ``[0, 1]`` into the plane, shape ``(n, 2)``.
+
+    :math:`t = \tfrac{3\pi}{2}(1 + 2v)`, :math:`v \mapsto (t\cos t,\ t\sin t) / 21` (Czyz et al.).
+    Injective (the radius ``t / 21`` determines ``v``), so it keeps the mutual
+    information; the image is a curve, so the embedded ``X`` has no density in
+    the plane.
+    """
+    v = np.asarray(v, dtype=np.float64)
+    if v.ndim != 2 or v.shape[1] != 1:
+        raise ValueError(f"swiss_roll needs samples of shape (n, 1), got shape {v.shape}")
+    t = 1.5 * np.pi * (1.0 + 2.0 * v[:, 0])
+    return np.column_stack([t * np.cos(t), t * np.sin(t)]) / 21.0
 
 
 _TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -536,6 +645,51 @@ class TransformedTask:
         if self.y_transform is not None:
             y = np.asarray(self.y_transform(y), dtype=np.float64)
         return x, y
+
+
+@dataclass(frozen=True)
+class SwissRollTask:
+    r"""A task whose one-dimensional ``X`` (values in ``[0, 1]``) is seen through :func:`swiss_roll`.
+
+    ``X`` becomes two-dimensional; the embedding is injective, so the mutual
+    information is the base task's. The benchmark's "swiss roll 2 x 1" is this
+    over :func:`normal_cdf` of a bivariate normal with correlation 0.75.
+
+    Parameters
+    ----------
+    base : Task
+        A task with ``dim_x == 1`` whose ``X`` lies in ``[0, 1]`` (the caller's promise).
+    name : str, optional
+    """
+
+    base: Task
+    name: str = ""
+
+    def __post_init__(self):
+        if self.base.dim_x != 1:
+            raise ValueError(f"base must have dim_x == 1 for the swiss roll, got {self.base.dim_x}")
+        if not self.name:
+            object.__setattr__(self, "name", f"swiss-roll({self.base.name})")
+
+    @property
+    def dim_x(self) -> int:
+        """Dimension of ``X`` (2)."""
+        return 2
+
+    @property
+    def dim_y(self) -> int:
+        """Dimension of ``Y``."""
+        return self.base.dim_y
+
+    @property
+    def mutual_information(self) -> float:
+        """``I(X;Y)`` in nats: the base task's (the embedding is injective)."""
+        return self.base.mutual_information
+
+    def sample(self, n: int, seed: SeedLike = None) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``n`` pairs from the base task and roll ``X`` up."""
+        x, y = self.base.sample(n, seed)
+        return swiss_roll(x), y
 
 
 def transform_task(
@@ -604,6 +758,65 @@ def benchmark_tasks() -> tuple[Task, ...]:
         transform_task(g3, "half_cube", name="half-cube(sparse-gauss-3x3)"),
         transform_task(g5, "normal_cdf", apply_to="x", name="normal-cdf-x(gauss-5x5)"),
     )
+
+
+def beyond_normal_tasks() -> tuple[Task, ...]:
+    """The 40 tasks of the benchmark of Czyz et al. [1]_ (their ``BENCHMARK_TASKS_LIST``), in its order.
+
+    - one-dimensional (9): bivariate normal with correlation 0.75, its normal
+      CDF (uniform margins), additive uniform noise of half-width 0.1 and 0.75
+      (``width`` 0.2 and 1.5), bimodal margins (:class:`NormalMixtureQuantile`
+      on the uniform margins), the wiggly maps (:func:`wiggly_x`,
+      :func:`wiggly_y`) and the half-cube of the normal, Student-t with 1
+      degree of freedom and its asinh;
+    - the swiss roll 2 x 1 (:class:`SwissRollTask` over the uniform margins);
+    - multinormal (9): dense (every correlation 0.5) 2x2, 3x3, 5x5, 25x25,
+      50x50; two interacting pairs of correlation 0.8 ("2-pair") 2x2, 3x3, 5x5,
+      25x25;
+    - Student-t with identity scale (6): 2x2 with 1 and 2 degrees of freedom,
+      3x3 with 2 and 3, 5x5 with 2 and 3;
+    - transformed (15): normal CDF, half-cube and spiral (:class:`Spiral` of
+      speed 1/3 in the plane (0, 1) of ``X`` and (1, 2) of ``Y``) of the 2-pair
+      3x3, 5x5 and 25x25; the spiral of their normal CDF; asinh of the
+      Student-t 2x2 (1 dof), 3x3 (2 dof) and 5x5 (2 dof).
+
+    True MI from 0.22 to 1.71 nats. Every transform is injective, so each
+    transformed task's truth is its base's.
+    """
+    binormal = dense_gaussian(1, 1, correlation=0.75, name="normal-1x1-rho0.75")
+    uniform = transform_task(binormal, "normal_cdf", name="uniform-1x1-rho0.75")
+    student_1 = student_t(1, 1, dof=1, name="student-1x1-dof1")
+    one_dim = (
+        binormal,
+        uniform,
+        AdditiveUniformTask(width=0.2, name="additive-uniform-1x1-eps0.1"),
+        AdditiveUniformTask(width=1.5, name="additive-uniform-1x1-eps0.75"),
+        TransformedTask(uniform, NormalMixtureQuantile((0.3, 0.7), (0.0, 5.0)),
+                        NormalMixtureQuantile((0.5, 0.5), (-1.0, 3.0)), name="bimodal-1x1-rho0.75"),
+        TransformedTask(binormal, wiggly_x, wiggly_y, name="wiggly(normal-1x1-rho0.75)"),
+        transform_task(binormal, "half_cube", name="half-cube(normal-1x1-rho0.75)"),
+        student_1,
+        transform_task(student_1, "asinh", name="asinh(student-1x1-dof1)"),
+    )
+    embedding = (SwissRollTask(uniform, name="swiss-roll-2x1"),)
+    dense = tuple(dense_gaussian(d, d, correlation=0.5, within=0.5, name=f"dense-normal-{d}x{d}")
+                  for d in (2, 3, 5, 25, 50))
+    pair = {d: sparse_gaussian(d, d, n_interacting=2, correlation=0.8, name=f"2pair-normal-{d}x{d}")
+            for d in (2, 3, 5, 25)}
+    students = tuple(student_t(d, d, dof=nu, name=f"student-{d}x{d}-dof{nu}")
+                     for d, nu in ((2, 1), (2, 2), (3, 2), (3, 3), (5, 2), (5, 3)))
+    spiral_x, spiral_y = Spiral(1.0 / 3.0, plane=(0, 1)), Spiral(1.0 / 3.0, plane=(1, 2))
+    bases = [pair[d] for d in (3, 5, 25)]
+    cdf = [transform_task(b, "normal_cdf", name=f"normal-cdf({b.name})") for b in bases]
+    transformed = (
+        *cdf,
+        *(transform_task(b, "half_cube", name=f"half-cube({b.name})") for b in bases),
+        *(TransformedTask(b, spiral_x, spiral_y, name=f"spiral({b.name})") for b in bases),
+        *(TransformedTask(c, spiral_x, spiral_y, name=f"spiral({c.name})") for c in cdf),
+        *(transform_task(student_t(d, d, dof=nu), "asinh", name=f"asinh(student-{d}x{d}-dof{nu})")
+          for d, nu in ((2, 1), (3, 2), (5, 2))),
+    )
+    return (*one_dim, *embedding, *dense, *pair.values(), *students, *transformed)
 
 
 # ---------------------------------------------------------------------------

@@ -4,19 +4,22 @@ Hypothesis strategies for pmfs, joints, channels, distortion matrices, cascades,
 gate probabilities and bank posteriors (:mod:`estimators._strategies`), a
 seeded generator of hard rate-distortion problems (``hard_rd_problem``), and
 samplers with known mutual information — correlated Gaussians, Student-t,
-additive uniform noise and MI-preserving transforms of them
+additive uniform noise, bimodal and embedded variables, and MI-preserving transforms of them
 (:mod:`estimators._samplers`).
 """
 
 from estimators._samplers import (
     AdditiveUniformTask,
     GaussianTask,
+    NormalMixtureQuantile,
     Spiral,
     StudentTTask,
+    SwissRollTask,
     Task,
     TransformedTask,
     asinh,
     benchmark_tasks,
+    beyond_normal_tasks,
     dense_gaussian,
     gaussian_mi,
     gaussian_with_mi,
@@ -25,7 +28,10 @@ from estimators._samplers import (
     sparse_gaussian,
     student_t,
     student_t_mi_correction,
+    swiss_roll,
     transform_task,
+    wiggly_x,
+    wiggly_y,
 )
 from estimators._strategies import (
     cascades,
@@ -55,7 +61,9 @@ __all__ = [
     "StudentTTask",
     "AdditiveUniformTask",
     "TransformedTask",
+    "SwissRollTask",
     "Spiral",
+    "NormalMixtureQuantile",
     "dense_gaussian",
     "sparse_gaussian",
     "gaussian_with_mi",
@@ -63,8 +71,12 @@ __all__ = [
     "normal_cdf",
     "half_cube",
     "asinh",
+    "wiggly_x",
+    "wiggly_y",
+    "swiss_roll",
     "transform_task",
     "gaussian_mi",
     "student_t_mi_correction",
     "benchmark_tasks",
+    "beyond_normal_tasks",
 ]

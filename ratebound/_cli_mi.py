@@ -1,8 +1,11 @@
-"""``ratebound mi X Y --method ...``: a mutual-information estimate with its interval.
+"""``ratebound mi X Y [--method ...]``: a mutual-information estimate with its interval.
 
 ``X`` and ``Y`` are ``.npy``/``.csv`` files of paired samples (rows are
-samples). Methods: ``ksg`` (continuous X and Y), ``mixed`` (continuous X,
-integer labels Y), ``plugin``/``miller-madow``/``jackknife`` (integer labels
+samples). Without ``--method`` the estimator is chosen from the data alone
+(:func:`estimators.estimate_mi` without ``method``: a Gaussian or Student-t
+copula, or KSG on normal scores where that finds more dependence); the output
+names the estimator chosen and the notes say why. Methods: ``ksg``
+(continuous X and Y), ``mixed`` (continuous X, integer labels Y), ``plugin``/``miller-madow``/``jackknife`` (integer labels
 both), and the neural bounds ``infonce``, ``nwj``, ``dv``, ``mine``,
 ``smile``, ``js``. The value is printed in nats (or ``--base``; ``--base 2``
 prints bits), with its 95% interval and standard error; ``--json`` gives the
@@ -24,7 +27,8 @@ _NEURAL = ("infonce", "nwj", "dv", "mine", "smile", "js")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("x", metavar="X", help="samples of X (.npy or .csv; rows are samples)")
     parser.add_argument("y", metavar="Y", help="samples of Y, paired with X")
-    parser.add_argument("--method", required=True, choices=(*_KNN, *_PLUGIN, *_NEURAL), help="estimator")
+    parser.add_argument("--method", default=None, choices=(*_KNN, *_PLUGIN, *_NEURAL),
+                        help="estimator (default: chosen from the data, for continuous X and Y)")
     parser.add_argument("--k", type=int, default=3, help="neighbours for ksg/mixed (default 3)")
     parser.add_argument("--steps", type=int, default=2000, help="training steps of neural methods")
     parser.add_argument("--batch-size", type=int, default=128, help="batch size of neural methods")
@@ -49,6 +53,8 @@ def _estimate(args, x, y):
         return plugin_mi(x, y, correction=_PLUGIN[args.method], base=args.base)
     from estimators.variational import estimate_mi
 
+    if args.method is None:
+        return estimate_mi(x, y, seed=args.seed, base=args.base)
     return estimate_mi(x, y, method=args.method, steps=args.steps, batch_size=args.batch_size,
                        seed=args.seed, base=args.base, progress=not args.no_progress)
 
