@@ -335,3 +335,146 @@ def test_testing_module_exports_every_strategy_and_sampler():
 
     assert set(testing.__all__) == set(_samplers.__all__) | set(_strategies.__all__)
     assert all(getattr(testing, name) is not None for name in testing.__all__)
+
+
+# --- the 40 tasks of Czyz et al. (beyond_normal_tasks) ----------------------------
+
+from estimators.testing import (  # noqa: E402
+    NormalMixtureQuantile,
+    SwissRollTask,
+    beyond_normal_tasks,
+    swiss_roll,
+    wiggly_x,
+    wiggly_y,
+)
+
+BEYOND = beyond_normal_tasks()
+
+
+def test_beyond_normal_has_the_forty_tasks_with_distinct_names_and_declared_shapes():
+    assert len(BEYOND) == 40 and len({t.name for t in BEYOND}) == 40
+    for task in BEYOND:
+        assert isinstance(task, Task)
+        x, y = task.sample(64, seed=3)
+        x2, _ = task.sample(64, seed=3)
+        assert x.shape == (64, task.dim_x) and y.shape == (64, task.dim_y)
+        assert np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.array_equal(x, x2)
+        assert 0.17 < task.mutual_information < 1.72
+
+
+def test_beyond_normal_truths_are_the_papers_closed_forms():
+    truth = {t.name: t.mutual_information for t in BEYOND}
+    # bivariate normal 0.75, 2-pair of correlation 0.8, additive noise of half-width eps
+    assert truth["normal-1x1-rho0.75"] == pytest.approx(-0.5 * math.log(1 - 0.75**2), rel=1e-12)
+    assert truth["2pair-normal-25x25"] == pytest.approx(-math.log(1 - 0.8**2), rel=1e-12)
+    assert truth["additive-uniform-1x1-eps0.1"] == pytest.approx(0.1 - math.log(0.2), rel=1e-12)
+    assert truth["additive-uniform-1x1-eps0.75"] == pytest.approx(1 / (4 * 0.75), rel=1e-12)
+    # dense: every correlation 0.5; eigenvalues of the blocks and of the joint matrix
+    for d in (2, 25, 50):
+        logdet = lambda m, r: (m - 1) * math.log(1 - r) + math.log(1 + (m - 1) * r)  # noqa: E731
+        expected = 0.5 * (2 * logdet(d, 0.5) - logdet(2 * d, 0.5))
+        assert truth[f"dense-normal-{d}x{d}"] == pytest.approx(expected, rel=1e-10)
+    assert truth["dense-normal-25x25"] == pytest.approx(1.29, abs=0.005)  # as issue 17 quotes
+
+
+def _bmi_style_student_entropy(k, dof):
+    """Differential entropy of a standard k-variate t (Arellano-Valle et al. eq. 7, as bmi writes it)."""
+    from scipy.special import digamma, gammaln
+
+    half = 0.5 * (dof + k)
+    return (-gammaln(half) + gammaln(0.5 * dof) + 0.5 * k * math.log(dof * math.pi)
+            + half * (digamma(half) - digamma(0.5 * dof)))
+
+
+@pytest.mark.parametrize("dof", [1, 2, 3, 5])
+@pytest.mark.parametrize("dims", [(1, 1), (2, 2), (3, 3), (5, 5)])
+def test_student_t_correction_equals_the_entropy_difference(dof, dims):
+    dx, dy = dims
+    expected = (_bmi_style_student_entropy(dx, dof) + _bmi_style_student_entropy(dy, dof)
+                - _bmi_style_student_entropy(dx + dy, dof))
+    assert student_t_mi_correction(dof, dx, dy) == pytest.approx(expected, rel=1e-10)
+
+
+def test_student_identity_mi_by_monte_carlo_of_the_log_density_ratio():
+    task = student_t(2, 2, dof=1)
+    x, y = task.sample(200_000, seed=8)
+    joint = stats.multivariate_t(loc=np.zeros(4), shape=np.eye(4), df=1)
+    margin = stats.multivariate_t(loc=np.zeros(2), shape=np.eye(2), df=1)
+    ratio = joint.logpdf(np.column_stack([x, y])) - margin.logpdf(x) - margin.logpdf(y)
+    assert ratio.mean() == pytest.approx(task.mutual_information, abs=4 * ratio.std() / math.sqrt(len(ratio)))
+
+
+def test_wiggly_maps_are_strictly_increasing():
+    v = np.linspace(-30, 30, 200_001)
+    for f, floor in ((wiggly_x, 0.16), (wiggly_y, 0.53)):
+        slope = np.diff(f(v)) / np.diff(v)
+        assert slope.min() > floor
+
+
+def test_mixture_quantile_inverts_the_mixture_cdf_and_samples_the_mixture():
+    q = NormalMixtureQuantile((0.3, 0.7), (0.0, 5.0))
+    u = np.linspace(1e-6, 1 - 1e-6, 1001)
+    t = q(u)
+    assert np.all(np.diff(t) > 0)
+    np.testing.assert_allclose(q.cdf(t), u, atol=1e-12)
+    draws = q(np.random.default_rng(0).uniform(size=20_000))
+    assert stats.kstest(draws, q.cdf).pvalue > 0.01
+    with pytest.raises(ValueError, match="weights"):
+        NormalMixtureQuantile((0.5, -0.5), (0.0, 1.0))
+
+
+def test_swiss_roll_is_injective_and_keeps_the_base_truth():
+    v = np.random.default_rng(1).uniform(size=(500, 1))
+    w = swiss_roll(v)
+    t = 21.0 * np.linalg.norm(w, axis=1)  # the radius gives t = 3 pi (1 + 2 v) / 2
+    np.testing.assert_allclose((t / (1.5 * np.pi) - 1) / 2, v[:, 0], atol=1e-12)
+    base = transform_task(dense_gaussian(1, 1, correlation=0.75), "normal_cdf")
+    task = SwissRollTask(base)
+    assert task.mutual_information == base.mutual_information and (task.dim_x, task.dim_y) == (2, 1)
+    with pytest.raises(ValueError, match="dim_x"):
+        SwissRollTask(gaussian_with_mi(1.0, 2))
+
+
+def test_spiral_in_one_plane_turns_only_that_plane_and_preserves_volume():
+    spiral = Spiral(1 / 3, plane=(1, 2))
+    v = np.random.default_rng(4).normal(size=(100, 4))
+    w = spiral(v)
+    np.testing.assert_array_equal(w[:, [0, 3]], v[:, [0, 3]])
+    np.testing.assert_allclose(np.linalg.norm(w, axis=1), np.linalg.norm(v, axis=1), rtol=1e-12)
+    theta = -spiral.speed * np.sum(w * w, axis=1)  # invert by the (unchanged) radius
+    back = w.copy()
+    back[:, 1] = np.cos(theta) * w[:, 1] - np.sin(theta) * w[:, 2]
+    back[:, 2] = np.sin(theta) * w[:, 1] + np.cos(theta) * w[:, 2]
+    np.testing.assert_allclose(back, v, atol=1e-12)
+    point = v[0]
+    jac = np.column_stack([(spiral(point[None] + e) - spiral(point[None] - e))[0] / 2e-6
+                           for e in 1e-6 * np.eye(4)])
+    assert np.linalg.det(jac) == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="plane"):
+        Spiral(0.5, plane=(1, 1))
+    with pytest.raises(ValueError, match="plane"):
+        Spiral(0.5, plane=(0, 5))(v)
+
+
+def _base_chain(task):
+    """The task under all its transforms, and whether every transform on the way is coordinate-wise monotone."""
+    monotone = True
+    while isinstance(task, (TransformedTask, SwissRollTask)):
+        monotone &= isinstance(task, TransformedTask) and not isinstance(task.x_transform, Spiral)
+        task = task.base
+    return task, monotone
+
+
+@pytest.mark.parametrize("task", [t for t in BEYOND if isinstance(t, (TransformedTask, SwissRollTask))],
+                         ids=lambda t: t.name)
+def test_transformed_truth_is_the_base_truth_and_monotone_maps_keep_the_ranks(task):
+    """MI invariance: every map is injective, so the truth is the base task's; coordinate-wise
+    increasing maps keep every rank, so a rank-based estimate is exactly the base sample's."""
+    from estimators import copula_mi_estimate
+
+    base, monotone = _base_chain(task)
+    assert task.mutual_information == base.mutual_information
+    if monotone:
+        x0, y0 = base.sample(400, seed=6)
+        x, y = task.sample(400, seed=6)
+        assert copula_mi_estimate(x, y).value == pytest.approx(copula_mi_estimate(x0, y0).value, abs=1e-12)

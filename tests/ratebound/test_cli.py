@@ -129,6 +129,24 @@ def test_mi_bad_inputs(tmp_path, make, method, run_cli):
     assert_clean_failure(status, err)
 
 
+def test_mi_without_method_chooses_from_the_data_and_says_which(tmp_path, run_cli):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2000, 2))
+    y = np.exp(x[:, :1] + rng.normal(size=(2000, 1)))  # a monotone map of a Gaussian pair
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    status, out, err = run_cli(["mi", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--json"])
+    assert status == 0, err
+    est = json.loads(out)
+    assert est["method"] == "auto:gaussian-copula"
+    assert est["value"] == pytest.approx(0.5 * math.log(2), abs=0.05)
+    assert est["ci_low"] < est["value"] < est["ci_high"] and math.isfinite(est["ci_high"])
+    assert any(note.startswith("chose gaussian-copula") for note in est["notes"])
+    status, text, err = run_cli(["mi", str(tmp_path / "x.npy"), str(tmp_path / "y.npy")])
+    assert status == 0, err
+    assert "method auto:gaussian-copula" in text and "note: chose " in text
+
+
 def test_mi_length_mismatch(tmp_path, run_cli):
     np.save(tmp_path / "x.npy", np.arange(10.0))
     np.save(tmp_path / "y.npy", np.arange(11.0))
