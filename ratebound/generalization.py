@@ -281,7 +281,10 @@ def fcmi_bound(per_sample_cmi) -> float:
     0.1
     """
     arr = _informations(per_sample_cmi, "per_sample_cmi")
-    return math.sqrt(2.0) * float(np.mean(np.sqrt(arr)))  # 2 * arr may overflow
+    if arr.max() > math.log(2.0) * (1.0 + 1e-12):
+        raise ValueError(f"per_sample_cmi must be <= ln 2 (each is an information with the mask bit U_i), "
+                         f"max is {arr.max():.6g}")
+    return math.sqrt(2.0) * float(np.mean(np.sqrt(arr)))
 
 
 def kl_bernoulli(q, p) -> float:

@@ -213,7 +213,10 @@ def test_the_reported_overflows_now_have_values():
     assert kl_bound(0.1, 1.0, 10**400) == pytest.approx(0.1, abs=1e-300)
     assert occam_bound(0.0, 10**400, 10**400) == pytest.approx(0.0, abs=1e-300)
     assert individual_sample([1e300, 1e300], sigma=1e100) == pytest.approx(math.sqrt(2) * 1e250, rel=1e-13)
-    assert fcmi_bound([1e308, 1e308]) == pytest.approx(math.sqrt(2) * 1e154, rel=1e-13)  # 2 * 1e308 overflows
+    # per-sample informations with one mask bit are at most ln 2: a larger one is refused, not bounded
+    with pytest.raises(ValueError, match="per_sample_cmi must be <= ln 2"):
+        fcmi_bound([1e308, 1e308])
+    assert fcmi_bound([math.log(2)] * 3) == pytest.approx(math.sqrt(2 * math.log(2)), rel=1e-13)
 
 
 def test_a_bound_beyond_float64_is_a_value_error_naming_the_arguments():
@@ -247,7 +250,7 @@ def test_individual_sample_finite_or_named_error(mis, sigma):
 @given(cmi=extreme_infos, n=huge_sizes, per=st.lists(extreme_infos, min_size=1, max_size=5))
 def test_cmi_bounds_finite(cmi, n, per):
     assert _finite_or_named_error(lambda: cmi_bound(cmi, n), []) is not None
-    assert _finite_or_named_error(lambda: fcmi_bound(per), []) is not None
+    assert _finite_or_named_error(lambda: fcmi_bound([min(p, math.log(2)) for p in per]), []) is not None
 
 
 @given(q=probs, comp=extreme_infos, k=huge_sizes, n=huge_sizes, delta=st.floats(1e-300, 0.999))
