@@ -271,3 +271,12 @@ def test_student_copula_bootstrap_interval_covers_over_seeds():
         est = copula_mi_estimate(x, y, family="student", seed=seed)
         covered += est.ci_low <= task.mutual_information <= est.ci_high
     assert covered >= 12
+
+
+def test_docstring_examples():
+    import doctest
+
+    import estimators.gaussian as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
