@@ -136,7 +136,8 @@ def plot_bound_terms(terms: Mapping, measured: Mapping, *, ymax: float | None = 
     return fig
 
 
-def plot_gate_points(curves: Sequence, points: Sequence, *, unit: str = "bits", label: str = "", ax=None):
+def plot_gate_points(curves: Sequence, points: Sequence, *, unit: str = "bits", label: str = "", legend: bool = True,
+                     ax=None):
     """Trained gates on their empirical distortion-rate curves: every point on or above its curve.
 
     Parameters
@@ -151,6 +152,8 @@ def plot_gate_points(curves: Sequence, points: Sequence, *, unit: str = "bits", 
         The rate unit, for the axis label.
     label : str
         The panel's title (default: what the figure shows).
+    legend : bool, default True
+        Draw the legend (panels of one figure may share the first one's).
     ax : matplotlib.axes.Axes, optional
 
     Returns
@@ -180,7 +183,9 @@ def plot_gate_points(curves: Sequence, points: Sequence, *, unit: str = "bits", 
     ax.set_ylim(0, 1.1 * top if top > 0 else 1.0)
     title = label or "Trained root gates on their distortion-rate curves"
     label_axes(ax, title=title, xlabel=f"hard gate rate $R_g = H(T)$ [{unit}]",
-               ylabel="training 0-1 loss", fontsize=7, loc="upper right")
+               ylabel="training 0-1 loss", fontsize=7, loc="lower left")
+    if not legend:
+        ax.get_legend().remove()
     return fig
 
 

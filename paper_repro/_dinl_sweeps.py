@@ -221,6 +221,7 @@ def _gate_figure(points: list[dict], records: list[dict], notes: list[str]):
         mine = [(p, r) for p, r in zip(points, records) if p["beta_gate"] == beta]
         curves = [empirical_dr_curve(r, notes) for _, r in mine]
         triples = [(p["gate_rate_bits"], p["distortion_rate"], p["train_loss"]) for p, _ in mine]
-        figures.plot_gate_points(curves, triples, unit="bits", label=f"beta_gate = {beta:g}", ax=ax)
+        figures.plot_gate_points(curves, triples, unit="bits", label=f"beta_gate = {beta:g}", legend=beta == betas[0],
+                                 ax=ax)
     fig.suptitle("Tree INL root gates across beta_gate, on their empirical D(R) curves (training samples)")
     return fig

@@ -412,7 +412,8 @@ def _gate_figure(out_dir: Path, runs: dict, notes: list[str]) -> None:
     for ax, variant in zip(fig.subplots(1, 3), VARIANTS):
         curves = [empirical_dr_curve(r, notes) for r in runs[variant]]
         points = [(r["gate_rate"] / LN2, _gate_point(r)[0], r["train_loss"]) for r in runs[variant]]
-        figures.plot_gate_points(curves, points, unit="bits", label=f"{variant}: {len(points)} runs", ax=ax)
+        figures.plot_gate_points(curves, points, unit="bits", label=f"{variant}: {len(points)} runs",
+                                 legend=variant == VARIANTS[0], ax=ax)
     fig.suptitle("Trained root gates on the empirical distortion-rate curves of their training samples: "
                  "every gate on or above its own curve")
     figures.save_figure(fig, out_dir / "distortion_rate")
