@@ -5,7 +5,7 @@ The trainer behind the empirical points of ``ratebound``: distributed Gaussian
 fusion node (forward) and errors back (backward), over every edge (dense INL) or
 over a capacity-aware shortest-path tree (D-INL), with finite-rate stochastic
 gates aggregating at the nodes. ``inl`` writes run logs (JSON Lines, schema
-version 1) and does not import ``ratebound``.
+version 2) and does not import ``ratebound``.
 
 ``from inl import INLConfig, train`` gives the config class and the trainer
 function (the implementation lives in the private module ``inl._training``).

@@ -13,11 +13,11 @@ model, then minimises
 
 with Adam. Every message entering an edge is counted forward and its error
 backward (:mod:`inl.accounting`). The result is an :class:`INLRun` whose
-``record`` is the run-log line of schema version 1.
+``record`` is the run-log line of schema version 2 (:func:`build_record`).
 
 Reproducibility: everything random derives from ``config.seed`` (per-node
 initialisation and noise generators, the data order of each epoch, the
-k-means of the contexts) and from ``config.graph_seed`` (the network); global
+mask of a supersample run) and from ``config.graph_seed`` (the network); global
 random state is never touched. With ``deterministic=True`` and a fixed
 ``threads`` the record is bit-identical across runs (and processes).
 
@@ -288,7 +288,7 @@ class INLRun:
     ----------
     config : INLConfig
     record : dict
-        The run-log line (schema version 1), JSON-able.
+        The run-log line (schema version 2), JSON-able.
     model : INLNetwork
         The trained network (evaluation mode).
     graph : networkx.Graph

@@ -144,10 +144,9 @@ _RESULT, _ERRORS = "result.pkl", "errors"
 _UNGUARDED_MAIN = 87
 #: Modules the fork server imports once for all ranks: beside this one, what
 #: ``torch.use_deterministic_algorithms`` (dynamo, inductor), the first parameter
-#: initialisation (``torch.nn.utils.skip_init``: meta tensors, sympy) and rank 0's
-#: contexts (k-means) import lazily, seconds of CPU per process each.
-_PRELOAD = ("torch._dynamo", "torch._inductor.config", "torch.fx.experimental.symbolic_shapes",
-            "sklearn.cluster")
+#: initialisation (``torch.nn.utils.skip_init``: meta tensors, sympy) import lazily,
+#: seconds of CPU per process each.
+_PRELOAD = ("torch._dynamo", "torch._inductor.config", "torch.fx.experimental.symbolic_shapes")
 
 
 class DistributedTrainingError(RuntimeError):

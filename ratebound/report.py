@@ -586,8 +586,9 @@ def _rdg(g: _Group):
              "mean gate_rate": float(np.mean([r.gate_rate for r in runs])), "runs": len(runs)}
     assumption = "D(R_g) by Blahut-Arimoto per run; the generalisation term is the tightest listed (an estimate)"
     if not on_train:
-        terms["note"] = ("D(R_g) of contexts on held-out data (schema-1 log): not a lower bound of the "
-                         "training loss, so delta_m may be negative")
+        terms["note"] = ("gate_distortion is not marked as the training samples' (gate_samples != 'train', "
+                         "e.g. a schema-1 log of held-out contexts): D(R_g) need not lie below the training "
+                         "loss, so delta_m may be negative")
     elif raw.min() < -_SLACK_TOL:
         bad = runs[int(raw.argmin())]
         message = (f"delta_m = train_loss - D(R_g) is {raw.min():.3g} < 0 for run {bad.run_id!r}: D(R_g) on "
