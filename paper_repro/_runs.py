@@ -7,7 +7,7 @@ finishes. A run's ``run_id`` is a function of its config and runs are
 deterministic, so a reproduction interrupted with Ctrl-C resumes where it
 stopped: the runs already logged are read back, not trained again. Records in
 the log that belong to no requested config (an earlier run with other
-settings) are dropped from it first.
+settings) are moved to ``<log>.superseded.jsonl`` first, never deleted.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from paper_repro._table import write_atomic
 
-__all__ = ["default_workers", "train_records"]
+__all__ = ["default_workers", "superseded_path", "train_records"]
 
 
 def default_workers() -> int:
@@ -45,21 +45,37 @@ def _train_one(config: dict) -> dict:
         return train(INLConfig.from_dict(config), progress=False).record
 
 
+def superseded_path(log_path: Path) -> Path:
+    """Where :func:`train_records` keeps the lines of ``log_path`` that no requested config wants."""
+    return log_path.with_name(log_path.stem + ".superseded" + log_path.suffix)
+
+
 def _logged(log_path: Path, wanted: set[str]) -> dict[str, dict]:
-    """The records of ``log_path`` whose ``run_id`` is wanted; the log is rewritten to hold only those."""
+    """The records of ``log_path`` whose ``run_id`` is wanted; the log is rewritten to hold only those.
+
+    Every other line (a run of other settings, or anything unreadable) is first
+    appended to :func:`superseded_path`, so nothing logged is lost.
+    """
     if not log_path.exists():
         return {}
-    kept, lines = {}, []
+    kept, lines, other = {}, [], []
     for line in log_path.read_text().splitlines():
         try:
             record = json.loads(line)
         except ValueError:
-            continue  # a torn line cannot occur with the atomic writer; skip anything unreadable
+            record = None
         rid = record.get("run_id") if isinstance(record, dict) else None
         if rid in wanted and rid not in kept:
             kept[rid] = record
             lines.append(line)
-    write_atomic(log_path, "".join(line + "\n" for line in lines))
+        elif line.strip():
+            other.append(line)
+    if other:
+        with open(superseded_path(log_path), "a") as fh:
+            fh.write("".join(line + "\n" for line in other))
+            fh.flush()
+            os.fsync(fh.fileno())
+        write_atomic(log_path, "".join(line + "\n" for line in lines))
     return kept
 
 

@@ -172,3 +172,17 @@ def test_dr_curves_reach_the_minimum_distortion(repro):
 def test_settings_name_the_bad_field(field, value):
     with pytest.raises(ValueError, match=field):
         dinl.Settings(**{field: value})
+
+
+def test_runs_of_other_settings_are_moved_aside_not_lost(tmp_path):
+    from paper_repro._runs import superseded_path, train_records
+
+    settings = dinl.Settings.tiny()
+    log = tmp_path / "runs.jsonl"
+    first = [settings.config("tree", 0, m) for m in range(2)]
+    train_records(first, log, progress=False)
+    other = [settings.config("tree", 0, m).replace(epochs=1) for m in range(2)]
+    train_records(other, log, progress=False)
+    assert [r.config["epochs"] for r in load_runs([log])] == [1, 1]
+    moved = load_runs([superseded_path(log)])
+    assert [r.config["epochs"] for r in moved] == [2, 2]  # the first settings' runs, kept
