@@ -25,6 +25,9 @@ from paper_repro._table import write_atomic
 
 __all__ = ["default_workers", "superseded_path", "train_records"]
 
+#: Exit status of a worker that found itself importing an unguarded caller script.
+_UNGUARDED_MAIN = 87
+
 
 def default_workers() -> int:
     """Processes for the training runs: the cores this process may use, at most 4."""
@@ -98,8 +101,14 @@ def train_records(configs: Sequence, log_path: Path, *, workers: int = 1, progre
     extra : callable, optional
         ``extra(config) -> dict`` of fields added to each record before it is logged.
     """
+    from concurrent.futures.process import BrokenProcessPool
+
     from inl import run_id
     from inl.runlog import append_record
+
+    if workers > 1 and getattr(multiprocessing.current_process(), "_inheriting", False):
+        # a worker re-importing an unguarded caller script: stop quietly, the caller explains
+        os._exit(_UNGUARDED_MAIN)
 
     ids = [run_id(c) for c in configs]
     if len(set(ids)) != len(ids):
@@ -125,6 +134,11 @@ def train_records(configs: Sequence, log_path: Path, *, workers: int = 1, progre
                 try:
                     for future in as_completed(futures):
                         finish(futures[future], future.result())
+                except BrokenProcessPool:
+                    raise RuntimeError(
+                        "a training process died before finishing its run; called from a script, put the call "
+                        "under `if __name__ == \"__main__\":` (the worker processes import that script again)"
+                    ) from None
                 except BaseException:
                     for future in futures:
                         future.cancel()

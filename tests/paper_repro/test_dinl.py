@@ -186,3 +186,23 @@ def test_runs_of_other_settings_are_moved_aside_not_lost(tmp_path):
     assert [r.config["epochs"] for r in load_runs([log])] == [1, 1]
     moved = load_runs([superseded_path(log)])
     assert [r.config["epochs"] for r in moved] == [2, 2]  # the first settings' runs, kept
+
+
+def test_an_unguarded_script_gets_one_clear_error(tmp_path):
+    """Spawned workers import the caller's script again; without a main guard that is one line, not 14 KB."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from paper_repro import dinl\n"
+        "from paper_repro._runs import train_records\n"
+        "s = dinl.Settings.tiny()\n"
+        f"train_records([s.config('tree', 0, m) for m in range(2)], Path({str(tmp_path / 'runs.jsonl')!r}), "
+        "workers=2, progress=False)\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
+    assert out.returncode != 0
+    assert 'if __name__ == "__main__":' in out.stderr
+    assert len(out.stderr) < 3000
