@@ -54,13 +54,23 @@ def label_axes(ax, *, title: str, ylabel: str, xlabel: str | None = None, grid_a
     ax.legend(**legend_kw)
 
 
-def field(obj, name: str):
-    """``obj.name`` or ``obj[name]``: result objects and plain mappings alike."""
+_REQUIRED = object()
+
+
+def field(obj, name: str, default=_REQUIRED):
+    """``obj.name`` or ``obj[name]``: result objects and plain mappings alike.
+
+    A missing field is a ``ValueError`` unless ``default`` is given.
+    """
     if isinstance(obj, Mapping):
         if name not in obj:
+            if default is not _REQUIRED:
+                return default
             raise ValueError(f"missing field {name!r} (have {sorted(obj)})")
         return obj[name]
     if not hasattr(obj, name):
+        if default is not _REQUIRED:
+            return default
         raise ValueError(f"{type(obj).__name__} has no field {name!r}")
     return getattr(obj, name)
 

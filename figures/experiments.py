@@ -13,13 +13,6 @@ from matplotlib.ticker import NullLocator
 
 from figures._common import PALETTE, as_1d, field, label_axes, new_axes, new_figure
 
-
-def _field_or_none(obj, name: str):
-    """``obj.name`` or ``obj[name]``, ``None`` when absent."""
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
 __all__ = [
     "plot_accuracy_vs_exchange", "plot_bank_sweep", "plot_bound_terms", "plot_correlation_gain", "plot_exchange_sweep",
     "plot_gate_points", "plot_latent_sweep", "plot_sum_rate",
@@ -95,7 +88,7 @@ def plot_bound_terms(terms: Mapping, measured: Mapping, *, ymax: float | None = 
         raise ValueError(f"measured has no risk for {missing}")
     fig, ax = new_axes(ax)
     x = np.arange(len(labels))
-    sources = {str(_field_or_none(terms[k], "source") or _field_or_none(terms[k], "generalization_source") or "")
+    sources = {str(field(terms[k], "source", None) or field(terms[k], "generalization_source", None) or "")
                for k in labels} - {""}
     gen_text = "generalisation" + (f" ({sources.pop()})" if len(sources) == 1 else "")
     names = (("distortion_rate", r"$D(R_g)$"), ("slack", r"$\delta_m$"), ("generalization", gen_text))
