@@ -75,6 +75,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from estimators._validation import positive_int, probability
+from ratebound import generalization
 
 __all__ = [
     "Supersample",
@@ -255,12 +256,8 @@ def pair_information(supersample: Supersample) -> PairInformation:
 
 
 def _informations(values, name: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=float)
-    if arr.ndim == 0:
-        arr = arr[None]
-    if arr.size == 0 or not np.isfinite(arr).all() or arr.min() < 0.0:
-        raise ValueError(f"{name} must be finite informations >= 0 (nats)")
-    return arr
+    """Informations >= 0 (nats) of any shape, as one flat array (the checks of :mod:`ratebound.generalization`)."""
+    return generalization._informations(np.ravel(values), name)
 
 
 def sqrt_cmi_bound(per_pair) -> float:
@@ -268,15 +265,15 @@ def sqrt_cmi_bound(per_pair) -> float:
 
     ``per_pair`` is ``(n,)`` or ``(supersamples, n)`` informations in nats (any of
     f-CMI, e-CMI, ld-CMI, disintegrated on the supersample); the root is taken
-    per supersample and per pair, then averaged.
+    per supersample and per pair, then averaged: :func:`ratebound.fcmi_bound` over
+    all of them (every supersample has the same ``n``).
 
     Examples
     --------
     >>> round(sqrt_cmi_bound([0.005, 0.005]), 6)
     0.1
     """
-    arr = _informations(per_pair, "per_pair")
-    return float(np.mean(np.sqrt(2.0 * arr)))
+    return generalization.fcmi_bound(np.ravel(per_pair))
 
 
 def variance_cmi_bound(ldcmi, variance) -> float:
