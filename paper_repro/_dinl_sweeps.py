@@ -122,15 +122,15 @@ def _latent_sweep(settings, records_of) -> dict:
     return rows
 
 
-def _gate_sweep(settings, records_of) -> dict:
-    from estimators import distortion_rate
+def _gate_sweep(settings, records_of) -> tuple[list[dict], list[dict], list[dict]]:
+    from paper_repro.dinl import distortion_at_gate
 
     configs = [replace(settings.plain_config("tree", seed), beta_gate=float(beta))
                for beta in settings.sweep_beta_gate for seed in range(settings.sweep_seeds)]
     recs = records_of(configs, "gate rate vs beta_gate")
     rows, points = [], []
     for c, r in zip(configs, recs):
-        d = distortion_rate(r["context_pmf"], r["gate_distortion"], r["gate_rate"]).distortion
+        d = distortion_at_gate(r)
         points.append({"beta_gate": c.beta_gate, "seed": c.seed, "gate_rate_bits": r["gate_rate"] / LN2,
                        "train_loss": r["train_loss"], "distortion_rate": d})
     for beta in settings.sweep_beta_gate:
@@ -219,7 +219,7 @@ def _gate_figure(points: list[dict], records: list[dict], notes: list[str]):
     fig = figures.new_figure(figsize=(3.6 * len(betas), 4.2))
     for ax, beta in zip(np.atleast_1d(fig.subplots(1, len(betas))), betas):
         mine = [(p, r) for p, r in zip(points, records) if p["beta_gate"] == beta]
-        curves = [empirical_dr_curve(r, notes) for _, r in mine]
+        curves = [empirical_dr_curve(r, p["distortion_rate"], notes) for p, r in mine]
         triples = [(p["gate_rate_bits"], p["distortion_rate"], p["train_loss"]) for p, _ in mine]
         figures.plot_gate_points(curves, triples, unit="bits", label=f"beta_gate = {beta:g}", legend=beta == betas[0],
                                  ax=ax)

@@ -278,12 +278,15 @@ def bound_terms(log_path: Path) -> dict[str, dict]:
 # --------------------------------------------------------------------------- summary
 
 
-def _gate_point(record: dict) -> tuple[float, float]:
-    """``(D(R_g), L_S - D(R_g))`` of one run: the distortion-rate function at its gate's rate, and the raw slack."""
+def distortion_at_gate(record: dict, notes: list[str] | None = None) -> float:
+    """``D(R_g)`` of one run: its empirical distortion-rate function at its gate's rate (solver warnings to ``notes``)."""
     from estimators import distortion_rate
 
-    d = distortion_rate(record["context_pmf"], record["gate_distortion"], record["gate_rate"]).distortion
-    return d, record["train_loss"] - d
+    with recorded_warnings() as caught:
+        d = distortion_rate(record["context_pmf"], record["gate_distortion"], record["gate_rate"]).distortion
+    if notes is not None:
+        notes.extend(caught)
+    return d
 
 
 def _held_out_loss(record: dict) -> float:
@@ -296,7 +299,6 @@ def _variant_summary(recs: list[dict], terms: dict) -> dict:
     """Means over the runs of one variant (rates converted to bits) and its bound terms."""
     acc = np.array([r["test_acc"] for r in recs])
     gap = float(np.mean([r["test_loss"] - r["train_loss"] for r in recs]))
-    slack = np.array([_gate_point(r)[1] for r in recs])
     gen = float(terms["generalization"])
     return {
         "accuracy_mean": float(acc.mean()),
@@ -315,8 +317,8 @@ def _variant_summary(recs: list[dict], terms: dict) -> dict:
         "bound_terms": {
             "distortion_rate": float(terms["D(R_g)"]),
             "slack": float(terms["delta_m raw"]),
-            "slack_raw": float(slack.mean()),
-            "slack_raw_min": float(slack.min()),
+            "slack_raw": float(terms["delta_m raw"]),
+            "slack_raw_min": float(terms["delta_m raw min"]),
             "generalization": gen,
             "generalization_source": terms["generalization source"],
             "alternatives": dict(terms["alternatives"]),
@@ -342,11 +344,6 @@ def _graph(settings: Settings, variant: str):
 def summarise(settings: Settings, runs: dict, terms: dict) -> dict:
     """The ``table.json`` payload of the issues (plus details)."""
     variants = {v: _variant_summary(runs[v], terms[v]) for v in VARIANTS}
-    return {**_headline(settings, variants), "warnings": list(terms.get("_warnings", []))}
-
-
-def _headline(settings: Settings, variants: dict) -> dict:
-    """The variants with the paper's comparisons and the graph."""
     dense, tree, rate = (variants[v] for v in VARIANTS)
     graph, dense_routing = _graph(settings, "dense")
     n_nodes, dense_edges = graph.number_of_nodes(), dense_routing.number_of_edges()
@@ -358,6 +355,7 @@ def _headline(settings: Settings, variants: dict) -> dict:
         "accuracy_within_std": bool(abs(tree["accuracy_mean"] - dense["accuracy_mean"]) <= dense["accuracy_std"]),
         "paper": {"exchange_reduction": PAPER["exchange_reduction"],
                   "latent_rate_reduction": PAPER["latent_rate_reduction"]},
+        "warnings": list(terms.get("_warnings", [])),
         "graph": {"nodes": n_nodes, "edges": graph.number_of_edges(), "tree_edges": tree["edges_used"],
                   "dense_edges": dense_edges, "exchange_reduction_closed_form": 1.0 - (n_nodes - 1) / dense_edges},
     }
@@ -372,15 +370,15 @@ def _headline(settings: Settings, variants: dict) -> dict:
 DR_BETAS = tuple(np.geomspace(0.05, 1e5, 48).tolist())
 
 
-def empirical_dr_curve(record: dict, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def empirical_dr_curve(record: dict, at_gate: float, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """The Blahut-Arimoto ``D(R)`` of one run's root gate on its training samples: ``(rates [bits], distortions)``.
 
     The curve starts at rate 0 (the best single choice), ends at the gate's
     rate where the slopes stop short of it (the point ``D(R_g)`` itself, joined
     by a chord, which lies above the convex curve), and, once at the minimum
     distortion :math:`\\sum_c p(c) \\min_k d(c, k)`, continues flat to just
-    past the gate's rate (``D(R)`` is constant there).
-    Warnings of the solver go to ``notes``.
+    past the gate's rate (``D(R)`` is constant there). ``at_gate`` is ``D(R_g)``
+    (:func:`distortion_at_gate`). Warnings of the solver go to ``notes``.
     """
     from estimators import rd_curve
 
@@ -392,12 +390,7 @@ def empirical_dr_curve(record: dict, notes: list[str]) -> tuple[np.ndarray, np.n
     distortions = np.concatenate([[float((pmf @ dist).min())], np.asarray(curve.distortions)])
     gate = record["gate_rate"] / LN2
     if gate > rates[-1]:  # the curve's last slope stops short of the gate's rate: add D there, exactly
-        from estimators import distortion_rate
-
-        with recorded_warnings() as caught:
-            at = distortion_rate(pmf, dist, record["gate_rate"]).distortion
-        notes.extend(caught)
-        rates, distortions = np.append(rates, gate), np.append(distortions, at)
+        rates, distortions = np.append(rates, gate), np.append(distortions, at_gate)
     if abs(distortions[-1] - float(pmf @ dist.min(axis=1))) <= 1e-6:  # at the minimum: D(R) is flat beyond
         rates = np.append(rates, max(rates[-1], gate) * 1.05)
         distortions = np.append(distortions, distortions[-1])
@@ -410,8 +403,9 @@ def _gate_figure(out_dir: Path, runs: dict, notes: list[str]) -> None:
 
     fig = figures.new_figure(figsize=(15.0, 4.8))
     for ax, variant in zip(fig.subplots(1, 3), VARIANTS):
-        curves = [empirical_dr_curve(r, notes) for r in runs[variant]]
-        points = [(r["gate_rate"] / LN2, _gate_point(r)[0], r["train_loss"]) for r in runs[variant]]
+        at = [distortion_at_gate(r, notes) for r in runs[variant]]
+        curves = [empirical_dr_curve(r, d, notes) for r, d in zip(runs[variant], at)]
+        points = [(r["gate_rate"] / LN2, d, r["train_loss"]) for r, d in zip(runs[variant], at)]
         figures.plot_gate_points(curves, points, unit="bits", label=f"{variant}: {len(points)} runs",
                                  legend=variant == VARIANTS[0], ax=ax)
     fig.suptitle("Trained root gates on the empirical distortion-rate curves of their training samples: "

@@ -159,7 +159,7 @@ def test_dr_curves_reach_the_minimum_distortion(repro):
     for line in (repro / "runs.jsonl").read_text().splitlines():
         record = json.loads(line)
         notes: list[str] = []
-        rates, distortions = dinl.empirical_dr_curve(record, notes)
+        rates, distortions = dinl.empirical_dr_curve(record, dinl.distortion_at_gate(record, notes), notes)
         pmf, dist = np.array(record["context_pmf"]), np.array(record["gate_distortion"])
         assert distortions[-1] == pytest.approx(pmf @ dist.min(axis=1), abs=1e-9)  # reached the minimum
         assert np.all(np.diff(distortions) <= 1e-12)  # non-increasing along the betas
