@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from paper_repro._dinl_sweeps import _mean_std
 from paper_repro._notes import recorded_warnings
 from paper_repro._settings import check_fields
 from paper_repro._table import Comparison, Detail, Report, fmt, write_table
@@ -297,12 +298,12 @@ def _held_out_loss(record: dict) -> float:
 
 def _variant_summary(recs: list[dict], terms: dict) -> dict:
     """Means over the runs of one variant (rates converted to bits) and its bound terms."""
-    acc = np.array([r["test_acc"] for r in recs])
+    acc_mean, acc_std = _mean_std([r["test_acc"] for r in recs])
     gap = float(np.mean([r["test_loss"] - r["train_loss"] for r in recs]))
     gen = float(terms["generalization"])
     return {
-        "accuracy_mean": float(acc.mean()),
-        "accuracy_std": float(acc.std(ddof=1)) if acc.size > 1 else 0.0,
+        "accuracy_mean": acc_mean,
+        "accuracy_std": acc_std,
         "exchange_floats_per_sample": float(np.mean([r["exchange_floats"] for r in recs])),
         "latent_rate_bits": float(np.mean([r["latent_rate"] for r in recs])) / LN2,
         "gate_rate_bits": float(np.mean([r["gate_rate"] for r in recs])) / LN2,

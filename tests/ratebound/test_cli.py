@@ -269,3 +269,11 @@ def test_broken_pipe_inside_main_is_quiet(monkeypatch, run_cli):
     monkeypatch.setattr(curve, "run", closed)
     status, out, err = run_cli(["curve", "rd", "--example", "bernoulli"])
     assert (status, out, err) == (141, "", "")  # was 'ratebound curve: error: [Errno 32] Broken pipe', exit 2
+
+
+def test_bound_grouping_default_is_the_reports_seed_keys():
+    """`--help` must not import numpy, so the CLI spells SEED_KEYS out; the two may not drift apart."""
+    from ratebound._cli_bound import DEFAULT_IGNORE
+    from ratebound.report import SEED_KEYS
+
+    assert DEFAULT_IGNORE.split(",") == list(SEED_KEYS)
