@@ -31,18 +31,32 @@ The bounds (all with the Donsker-Varadhan inequality against
   \mathbb E_{\tilde Z} \sqrt{2 I_i^{\tilde Z}}` (:math:`(-1)^{U_i}\Delta_i \in
   [-1, 1]` is 1-sub-Gaussian under the product).
 - loss-difference variance (fast rate): with :math:`\cosh(\lambda x) - 1 \le
-  x^2(\cosh\lambda - 1)` on :math:`|x| \le 1` and :math:`\ln(1+a) \le a`,
-  :math:`\mathbb E[\bar L - \hat L] \le \min_{\lambda > 0} \bigl(\bar I +
-  (\cosh\lambda - 1)\, \bar V\bigr)/\lambda` with :math:`\bar V = \frac1n\sum_i
-  \mathbb E[\Delta_i^2]`: small when the two members' losses rarely differ.
+  x^2(\cosh\lambda - 1)` on :math:`|x| \le 1` and :math:`\ln(1+a) \le a`, pair
+  by pair :math:`\mathbb E[(-1)^{U_i}\Delta_i] \le \min_{\lambda_i > 0} \bigl(I_i
+  + (\cosh\lambda_i - 1)\, V_i\bigr)/\lambda_i` with :math:`V_i =
+  \mathbb E[\Delta_i^2]` (and :math:`\le \sqrt{V_i}`, as
+  :math:`\mathbb E|\Delta_i| \le \sqrt{V_i}`): small when the two members'
+  losses rarely differ. The minimum is :math:`V_i \sinh\lambda_i^*` at the
+  root of :math:`\lambda\sinh\lambda - \cosh\lambda + 1 = I_i/V_i`.
 - e-CMI linear (fast rate, after Hellström and Durisi [4]_): for
   :math:`0 < \lambda < \ln 2` and :math:`\mu(\lambda) = -\ln(2 - e^\lambda)`,
   the function :math:`\lambda\Lambda_{1-U} - \mu\Lambda_U` has
   :math:`\mathbb E_{U' \sim \mathrm{Bern}(1/2)} e^{(\cdot)} \le 1` on every
   loss pair in :math:`[0,1]^2` (convex in the pair, checked at the four
-  vertices), so :math:`\mathbb E[\bar L] \le \min_\lambda (\mu(\lambda)
-  \mathbb E[\hat L] + \bar I)/\lambda`. At zero training loss this is
-  :math:`\bar I / \ln 2`, which is exact for a learner that memorises.
+  vertices), so pair by pair :math:`\mathbb E[\bar L_i] \le \min_{\lambda_i}
+  (\mu(\lambda_i) \mathbb E[\hat L_i] + I_i)/\lambda_i`, the minimum
+  :math:`\mathbb E[\hat L_i]\,\mu'(\lambda_i^*)` at the root of
+  :math:`\lambda\mu'(\lambda) - \mu(\lambda) = I_i/\mathbb E[\hat L_i]`. At
+  zero training loss this is :math:`I_i / \ln 2`, which is exact for a learner
+  that memorises.
+
+Both fast-rate bounds are **samplewise** (Hellström and Durisi [4]_): each pair
+(and each supersample, as everything is disintegrated on :math:`\tilde Z`) has
+its own :math:`\lambda_i`, which is never looser than one :math:`\lambda` for
+the averages (the mean of minima is at most the minimum of the mean) and much
+tighter when the information sits on few pairs. With one :math:`\lambda` the
+same formulas are taken at the averaged :math:`(\bar I, \bar V)` or
+:math:`(\mathbb E[\hat L], \bar I)`.
 
 **These are estimates, not certificates**: the informations are plug-in values
 over the masks of each supersample (biased upward by about
@@ -50,7 +64,7 @@ over the masks of each supersample (biased upward by about
 and :math:`m` masks when it does not depend on the mask; downward only through
 values never observed), and the expectations over :math:`\tilde Z` are means
 over the supersamples. Each comes with an upper confidence value from a
-(basic) bootstrap over supersamples and over the masks within each.
+(percentile) bootstrap over supersamples and over the masks within each.
 
 References
 ----------
@@ -72,7 +86,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from estimators._validation import positive_int, probability
 from ratebound import generalization
@@ -190,6 +203,8 @@ class PairInformation:
         :math:`I(\\Delta_i;U_i)` (``fcmi`` is ``None`` without predictions).
     variance : numpy.ndarray
         ``(n,)``: mean over the runs of :math:`\\Delta_i^2`.
+    pair_train_risk : numpy.ndarray
+        ``(n,)``: mean over the runs of the training member's loss.
     train_risk, held_out_risk : float
         Means over the runs of :math:`\\hat L` and :math:`\\bar L`.
     quantisation : float
@@ -201,6 +216,7 @@ class PairInformation:
     ecmi: np.ndarray
     ldcmi: np.ndarray
     variance: np.ndarray
+    pair_train_risk: np.ndarray
     train_risk: float
     held_out_risk: float
     quantisation: float
@@ -247,7 +263,7 @@ def pair_information(supersample: Supersample) -> PairInformation:
     held = supersample.losses[rows, idx, 1 - u]
     delta = losses[..., 1] - losses[..., 0]
     return PairInformation(
-        fcmi=fcmi, ecmi=ecmi, ldcmi=ldcmi, variance=(delta**2).mean(axis=0),
+        fcmi=fcmi, ecmi=ecmi, ldcmi=ldcmi, variance=(delta**2).mean(axis=0), pair_train_risk=train.mean(axis=0),
         train_risk=float(train.mean()), held_out_risk=float(held.mean()), quantisation=error,
     )
 
@@ -276,16 +292,40 @@ def sqrt_cmi_bound(per_pair) -> float:
     return generalization.fcmi_bound(np.ravel(per_pair))
 
 
+def _variance_minimum(info: np.ndarray, var: np.ndarray) -> np.ndarray:
+    r""":math:`\min_{\lambda>0} (I + (\cosh\lambda - 1)V)/\lambda`, elementwise, capped at :math:`\sqrt V`.
+
+    The minimiser solves :math:`g(\lambda) = \lambda\sinh\lambda - \cosh\lambda + 1
+    = I/V`, where the value is :math:`V\sinh\lambda`; :math:`g` is increasing and
+    convex with :math:`g(\lambda) \ge \lambda^2/2`, so Newton from
+    :math:`\sqrt{2I/V}` (at or right of the root) decreases monotonically onto it.
+    """
+    out = np.zeros(np.broadcast(info, var).shape)
+    live = (info > 0.0) & (var > 0.0)
+    i, v = np.broadcast_to(info, out.shape)[live], np.broadcast_to(var, out.shape)[live]
+    r = i / v
+    lam = np.sqrt(2.0 * r)
+    for _ in range(200):
+        step = (lam * np.sinh(lam) - np.cosh(lam) + 1.0 - r) / (lam * np.cosh(lam))
+        lam = lam - step
+        if np.all(np.abs(step) <= 1e-14 * lam):
+            break
+    out[live] = np.minimum(v * np.sinh(lam), np.sqrt(v))
+    return out
+
+
 def variance_cmi_bound(ldcmi, variance) -> float:
-    r"""The loss-difference variance bound on the expected gap ([0,1] loss).
+    r"""The samplewise loss-difference variance bound on the expected gap ([0,1] loss).
 
     .. math::
 
-        \mathbb E[\bar L - \hat L] \le \min_{\lambda > 0}
-        \frac{\bar I + (\cosh\lambda - 1)\,\bar V}{\lambda},
+        \mathbb E[\bar L - \hat L] \le \frac1n \sum_i \min\Bigl(\min_{\lambda_i > 0}
+        \frac{I_i + (\cosh\lambda_i - 1)\,V_i}{\lambda_i},\ \sqrt{V_i}\Bigr),
 
-    :math:`\bar I` the mean of ``ldcmi`` (nats) and :math:`\bar V` the mean of
-    ``variance`` (:math:`\mathbb E[\Delta_i^2] \in [0, 1]`).
+    :math:`I_i` the entries of ``ldcmi`` (nats) and :math:`V_i` those of
+    ``variance`` (:math:`\mathbb E[\Delta_i^2] \in [0, 1]`), one per pair and
+    supersample (any shape, the same for both). Pass the means to get the bound
+    with one :math:`\lambda` for all pairs (never tighter).
 
     Examples
     --------
@@ -294,24 +334,44 @@ def variance_cmi_bound(ldcmi, variance) -> float:
 
     >>> round(variance_cmi_bound([0.1 * np.log(2)], [0.1]), 4)
     0.1235
+
+    The information on one pair of two: each pair has its own lambda.
+
+    >>> round(variance_cmi_bound([0.1 * np.log(2), 0.0], [0.1, 0.1]), 4), round(variance_cmi_bound([0.05 * np.log(2)], [0.1]), 4)
+    (0.0618, 0.0854)
     """
-    i_bar = float(_informations(ldcmi, "ldcmi").mean())
-    v = np.asarray(variance, dtype=float)
-    if v.size == 0 or not np.isfinite(v).all() or v.min() < 0.0 or v.max() > 1.0:
-        raise ValueError("variance must hold mean squared loss differences in [0, 1]")
-    v_bar = float(v.mean())
-    if i_bar == 0.0:
-        return 0.0
-    if v_bar == 0.0:  # no pair's losses ever differ: no gap
-        return 0.0
-    f = lambda lam: (i_bar + (math.cosh(lam) - 1.0) * v_bar) / lam  # noqa: E731
-    hi = max(1.0, 2.0 * math.acosh(1.0 + i_bar / v_bar) + 1.0)
-    res = minimize_scalar(f, bounds=(1e-9, hi), method="bounded", options={"xatol": 1e-10})
-    return float(min(res.fun, f(hi), 1.0))
+    info = _informations(ldcmi, "ldcmi")
+    v = np.ravel(np.asarray(variance, dtype=float))
+    if v.shape != info.shape or not np.isfinite(v).all() or v.min() < 0.0 or v.max() > 1.0:
+        raise ValueError(f"variance must hold {info.size} mean squared loss differences in [0, 1] (one per "
+                         "entry of ldcmi)")
+    return float(min(_variance_minimum(info, v).mean(), 1.0))
 
 
-def _mu(lam: float) -> float:
-    return -math.log(2.0 - math.exp(lam))
+def _linear_minimum(risk: np.ndarray, info: np.ndarray) -> np.ndarray:
+    r""":math:`\min_{0<\lambda<\ln 2} (\mu(\lambda) t + I)/\lambda`, elementwise, capped at 1.
+
+    With :math:`s = 2 - e^\lambda` the stationarity condition
+    :math:`\lambda\mu' - \mu = I/t` reads :math:`h(s) = (2 - s)\ln(2 - s)/s + \ln s
+    = I/t`, decreasing in :math:`s \in (0, 1)`; the value there is
+    :math:`t(2 - s)/s`. Bisection on :math:`\ln s` (the root can lie within
+    :math:`10^{-300}` of 0 when :math:`t \ll I`).
+    """
+    t, i = np.broadcast_arrays(np.atleast_1d(np.asarray(risk, dtype=float)),
+                               np.atleast_1d(np.asarray(info, dtype=float)))
+    out = np.minimum(np.where(t > 0.0, t, i / LN2), 1.0)  # I = 0: the training risk; t = 0: I / ln 2
+    live = (t > 0.0) & (i > 0.0)
+    tl, r = t[live], i[live] / t[live]
+    lo = np.full(r.shape, math.log(1e-300))  # ln s: h(e^lo) > r for every representable r
+    hi = np.zeros(r.shape)  # s = 1: h = 0 < r
+    for _ in range(120):
+        mid = 0.5 * (lo + hi)
+        s = np.exp(mid)
+        above = (2.0 - s) * np.log(2.0 - s) / s + mid > r
+        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+    s = np.exp(0.5 * (lo + hi))
+    out[live] = np.minimum(tl * (2.0 - s) / s, 1.0)
+    return out
 
 
 def linear_ecmi_bound(train_risk, ecmi) -> float:
@@ -319,26 +379,27 @@ def linear_ecmi_bound(train_risk, ecmi) -> float:
 
     .. math::
 
-        \mathbb E[\bar L] \le \min_{0 < \lambda < \ln 2}
-        \frac{\mu(\lambda)\,\mathbb E[\hat L] + \bar I}{\lambda},
+        \mathbb E[\bar L] \le \frac1n \sum_i \min_{0 < \lambda_i < \ln 2}
+        \frac{\mu(\lambda_i)\,\mathbb E[\hat L_i] + I_i}{\lambda_i},
         \qquad \mu(\lambda) = -\ln(2 - e^{\lambda}),
 
-    :math:`\bar I` the mean per-pair e-CMI (nats). Capped at 1.
+    samplewise when ``train_risk`` holds the training risk of each pair (the
+    shape of ``ecmi``); with one ``train_risk`` for all pairs, one
+    :math:`\lambda` at the mean information :math:`\bar I`. Each term capped at 1.
 
     Examples
     --------
     >>> round(linear_ecmi_bound(0.0, [0.1 * np.log(2)]), 6)   # memorising learner: exact
     0.1
     """
-    risk = probability(train_risk, "train_risk")
-    i_bar = float(_informations(ecmi, "ecmi").mean())
-    if i_bar == 0.0:
-        return risk
-    if risk == 0.0:
-        return min(i_bar / LN2, 1.0)
-    f = lambda lam: (_mu(lam) * risk + i_bar) / lam  # noqa: E731
-    res = minimize_scalar(f, bounds=(1e-9, LN2 * (1 - 1e-12)), method="bounded", options={"xatol": 1e-12})
-    return float(min(res.fun, 1.0))
+    info = _informations(ecmi, "ecmi")
+    if np.ndim(train_risk) == 0:
+        return float(_linear_minimum(probability(train_risk, "train_risk"), info.mean()).mean())
+    risk = np.ravel(np.asarray(train_risk, dtype=float))
+    if risk.shape != info.shape or not np.isfinite(risk).all() or risk.min() < 0.0 or risk.max() > 1.0:
+        raise ValueError(f"train_risk must be one risk in [0, 1] or {info.size} per-pair risks in [0, 1] (one "
+                         "per entry of ecmi)")
+    return float(_linear_minimum(risk, info).mean())
 
 
 # ------------------------------------------------------------------ from runs
@@ -376,14 +437,15 @@ class ECMIBound:
 def _bound_values(infos: Sequence[PairInformation]) -> dict[str, tuple[float, float]]:
     """``name -> (gap bound, mean information)`` over the supersamples ``infos``."""
     q = max(i.quantisation for i in infos)
-    train = float(np.mean([i.train_risk for i in infos]))
     ecmi = np.stack([i.ecmi for i in infos])
     ld = np.stack([i.ldcmi for i in infos])
     var = np.stack([i.variance for i in infos])
+    pair_train = np.stack([i.pair_train_risk for i in infos])
+    train = float(pair_train.mean())  # the mean of the per-pair risks, so a bound equal to them has gap 0
     out = {
         "ld-cmi": (sqrt_cmi_bound(ld) + q, float(ld.mean())),
         "ld-cmi variance": (variance_cmi_bound(ld, var) + q, float(ld.mean())),
-        "e-cmi linear": (linear_ecmi_bound(train, ecmi) - train + q, float(ecmi.mean())),
+        "e-cmi linear": (linear_ecmi_bound(pair_train, ecmi) - train + q, float(ecmi.mean())),
     }
     if all(i.fcmi is not None for i in infos):
         f = np.stack([i.fcmi for i in infos])
@@ -403,9 +465,9 @@ def ecmi_bounds(supersamples: Sequence[Supersample], *, n_boot: int = 200, confi
         Bootstrap resamples: supersamples with replacement, and the masks of
         each with replacement.
     confidence : float, default 0.95
-        One-sided level of the upper values (basic bootstrap: twice the point
-        value minus the resamples' ``1 - confidence`` quantile, at least the
-        point value).
+        One-sided level of the upper values (percentile bootstrap: the
+        resamples' ``confidence`` quantile, at least the point value; repeated
+        masks in a resample raise a plug-in information, so it errs high).
     seed : int or None, default 0
         Seed of the bootstrap.
 
@@ -440,11 +502,11 @@ def ecmi_bounds(supersamples: Sequence[Supersample], *, n_boot: int = 200, confi
         if name not in point:
             continue
         values = np.array(boot[name])
-        # basic bootstrap: resampled masks repeat, which biases a plug-in information (down for a pair that
-        # reveals its mask, up for one that does not); 2 * point - lower quantile corrects for that bias
-        gap_lo, info_lo = np.quantile(values, 1.0 - confidence, axis=0)
+        # percentile upper value: the resamples repeat masks, which biases a plug-in information up for a pair
+        # whose quantity does not depend on its mask, so it errs on the high side
+        gap_hi, info_hi = np.quantile(values, confidence, axis=0)
         gap, info = point[name]
-        out.append(ECMIBound(name=name, gap=gap, gap_upper=float(max(2 * gap - gap_lo, gap)),
-                             information=info, information_upper=float(max(2 * info - info_lo, info)),
+        out.append(ECMIBound(name=name, gap=gap, gap_upper=float(max(gap_hi, gap)),
+                             information=info, information_upper=float(max(info_hi, info)),
                              train_risk=train, held_out_risk=held))
     return tuple(out)

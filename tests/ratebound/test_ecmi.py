@@ -195,3 +195,63 @@ def test_records_from_a_users_own_loop_feed_the_report(tmp_path):
     assert rows["f-cmi (Harutyunyan et al.)"].value >= rep.measured["supersample_gap"]
     with pytest.raises(ValueError, match="pair_losses"):
         supersample_record(run_id="x", supersample_id=0, mask=[0, 1], pair_losses=[[0, 1]])
+
+
+def _exact_pair(joint: np.ndarray) -> dict:
+    """Exact terms of one pair from ``joint[u, l0, l1]`` = P(U = u, losses = (l0, l1)), 0-1 losses."""
+    def mi(pxu):  # pxu[x, u]
+        px, pu = pxu.sum(1, keepdims=True), pxu.sum(0, keepdims=True)
+        nz = pxu > 0
+        return float((pxu[nz] * np.log(pxu[nz] / (px @ pu)[nz])).sum())
+
+    delta = np.zeros((3, 2))  # delta + 1 in {0, 1, 2}
+    for u in range(2):
+        for l0 in range(2):
+            for l1 in range(2):
+                delta[l1 - l0 + 1, u] += joint[u, l0, l1]
+    train = sum(joint[u, l0, l1] * (l0, l1)[u] for u in range(2) for l0 in range(2) for l1 in range(2))
+    held = sum(joint[u, l0, l1] * (l0, l1)[1 - u] for u in range(2) for l0 in range(2) for l1 in range(2))
+    return {"ld": mi(delta), "e": mi(joint.reshape(2, 4).T), "v": float(delta[[0, 2]].sum()),
+            "train": float(train), "held": float(held)}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 5), st.floats(0.0, 3.0))
+def test_samplewise_fast_rate_bounds_hold_on_exact_pair_distributions(seed, pairs, concentration):
+    """With the exact informations (no plug-in), each bound is at least the exact gap or risk it bounds,
+    and the samplewise form is never looser than one lambda for the averages."""
+    rng = np.random.default_rng(seed)
+    terms = []
+    for _ in range(pairs):
+        given_u = rng.dirichlet(np.full(4, 0.2 + concentration), size=2)  # P(losses | U = u), any dependence on u
+        terms.append(_exact_pair(0.5 * given_u.reshape(2, 2, 2)))
+    ld, e, v = (np.array([t[k] for t in terms]) for k in ("ld", "e", "v"))
+    train, held = np.array([t["train"] for t in terms]), np.array([t["held"] for t in terms])
+    gap = float((held - train).mean())
+    ld, e = np.minimum(ld, LN2), np.minimum(e, LN2)  # rounding of the exact informations
+    assert variance_cmi_bound(ld, v) >= gap - 1e-12
+    assert variance_cmi_bound(ld, v) <= variance_cmi_bound([ld.mean()], [v.mean()]) + 1e-12
+    assert linear_ecmi_bound(train, e) >= held.mean() - 1e-12
+    assert linear_ecmi_bound(train, e) <= linear_ecmi_bound(float(train.mean()), e) + 1e-12
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.just(0.0) | st.floats(1e-6, LN2), st.just(0.0) | st.floats(1e-6, 1.0)), min_size=1,
+                max_size=6))
+def test_samplewise_minima_match_brute_force_over_lambda(pairs):
+    """The roots found by Newton (variance) and bisection (linear) against a fine grid of lambda, pair by pair."""
+    info, risk = np.array(pairs).T
+    var = np.maximum(risk, 1e-3)
+    lam = np.geomspace(1e-7, 40, 400001)[:, None]
+    brute_v = np.minimum(((info + (np.cosh(lam) - 1) * var) / lam).min(0), np.sqrt(var))
+    brute_v = np.where(info == 0, 0.0, brute_v)
+    assert variance_cmi_bound(info, var) == pytest.approx(brute_v.mean(), rel=1e-5, abs=1e-12)
+    lam = LN2 - np.geomspace(1e-12, LN2 - 1e-9, 400001)[:, None]
+    with np.errstate(over="ignore"):
+        brute_l = np.minimum(((-np.log(2 - np.exp(lam)) * risk + info) / lam).min(0), 1.0)
+    brute_l = np.where(info == 0, np.minimum(risk, 1.0), np.where(risk == 0, np.minimum(info / LN2, 1.0), brute_l))
+    assert linear_ecmi_bound(risk, info) == pytest.approx(brute_l.mean(), rel=1e-5, abs=1e-12)
+    with pytest.raises(ValueError, match="train_risk"):
+        linear_ecmi_bound(np.append(risk, 0.1), info)
+    with pytest.raises(ValueError, match="variance"):
+        variance_cmi_bound(info, np.append(var, 0.1))
