@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="repro_out", metavar="DIR",
                         help="output directory (default: repro_out)")
     parser.add_argument("--seeds", type=int, default=None, metavar="N",
-                        help="masks per supersample of the D-INL experiment (default: 20, or 8 with --quick)")
+                        help="masks per supersample of the D-INL experiment (default: 40, or 12 with --quick)")
     parser.add_argument("--bank-dataset", default="auto", choices=["auto", "digits", "fashion-mnist"],
                         help="images of the expert-bank and D-INL experiments (default auto: Fashion-MNIST where "
                              "Debian's dataset-fashion-mnist is installed, else scikit-learn's digits)")

@@ -27,6 +27,10 @@ def test_defaults_and_settings():
     # --seeds sets the masks per supersample of the D-INL supersample experiment
     assert cli.settings_for(dinl, _parse("dinl", "--seeds", "7")).masks == 7
     assert dinl.Settings.full().masks >= 20 and dinl.Settings.full().supersamples >= 2
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    (seeds,) = [a for a in parser._actions if a.dest == "seeds"]
+    assert f"default: {dinl.Settings.full().masks}, or {dinl.Settings.quick().masks} with --quick" in seeds.help
 
 
 def test_bad_arguments_exit_2(tmp_path, capsys):
