@@ -88,6 +88,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from estimators._validation import positive_int, probability
+from estimators.discrete import columnwise_plugin_mi
 from ratebound import generalization
 
 __all__ = [
@@ -164,26 +165,6 @@ class Supersample:
         return Supersample(self.masks[rows], self.losses[rows], preds)
 
 
-def _column_entropies(keys: np.ndarray, stride: int, m: int, n: int) -> np.ndarray:
-    """Plug-in entropy (nats) of each column, from keys ``column * stride + value`` of ``m`` draws per column."""
-    counts = np.bincount(keys.ravel(), minlength=n * stride)
-    occupied = np.flatnonzero(counts)
-    p = counts[occupied] / m
-    return -np.bincount(occupied // stride, weights=p * np.log(p), minlength=n)
-
-
-def _plugin_mi_columns(codes: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Plug-in :math:`I(X_i; U_i) = H(X_i) + H(U_i) - H(X_i, U_i)` in nats for every column of ``(m, n)`` codes and bits."""
-    m, n = codes.shape
-    _, dense = np.unique(codes, return_inverse=True)
-    k = int(dense.max()) + 1
-    x = np.arange(n)[None, :] * k + dense.reshape(m, n)
-    h_x = _column_entropies(x, k, m, n)
-    h_u = _column_entropies(np.arange(n)[None, :] * 2 + u, 2, m, n)
-    h_xu = _column_entropies(x * 2 + u, 2 * k, m, n)
-    return np.clip(h_x + h_u - h_xu, 0.0, LN2)
-
-
 def _quantised(losses: np.ndarray) -> tuple[np.ndarray, float]:
     """Losses as they are when few distinct values occur, else floored to a grid: ``(losses, error)``."""
     if np.unique(losses).size <= _MAX_EXACT_VALUES:
@@ -250,13 +231,13 @@ def pair_information(supersample: Supersample) -> PairInformation:
     losses, error = _quantised(supersample.losses)
     scale = _GRID * 4  # integer codes of grid (or exact binary) losses
     lam = np.round(losses * scale).astype(np.int64)
-    ecmi = _plugin_mi_columns(lam[..., 0] * (scale + 1) + lam[..., 1], u)
-    ldcmi = _plugin_mi_columns(lam[..., 1] - lam[..., 0], u)
+    ecmi = columnwise_plugin_mi(lam[..., 0] * (scale + 1) + lam[..., 1], u)
+    ldcmi = columnwise_plugin_mi(lam[..., 1] - lam[..., 0], u)
     fcmi = None
     if supersample.predictions is not None:
         p = supersample.predictions
         big = int(p.max()) + 1
-        fcmi = _plugin_mi_columns(p[..., 0] * big + p[..., 1], u)
+        fcmi = columnwise_plugin_mi(p[..., 0] * big + p[..., 1], u)
     idx = np.arange(supersample.n)
     rows = np.arange(supersample.runs)[:, None]
     train = supersample.losses[rows, idx, u]

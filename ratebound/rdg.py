@@ -21,8 +21,8 @@ them, ``d[i, t]`` the loss on sample ``i`` with gate choice ``t`` forced; the
 gate's own (rate, loss) point is then achievable, so the training loss is at
 least :math:`D(R_g)` and :math:`\delta_m` is non-negative by construction.
 
-:func:`selection_mi` estimates :math:`I(S;W)` for a finite bank from the
-hypotheses that independent training runs selected.
+:func:`selection_mi` (from :mod:`estimators.discrete`) estimates :math:`I(S;W)`
+for a finite bank from the hypotheses that independent training runs selected.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from estimators._validation import as_labels, positive_float, positive_int, probability
-from estimators.interface import MIEstimate
+from estimators._validation import positive_float
+from estimators.discrete import selection_mi
 from ratebound.generalization import xu_raginsky
 
 __all__ = ["RDGBound", "rdg_bound", "selection_mi"]
@@ -142,91 +142,3 @@ def rdg_bound(*, distortion_rate, slack, mi_sw=None, n=None, sigma=0.5, generali
             raise ValueError(f"source {source!r} needs generalization; mi_sw gives 'xu-raginsky'")
         gen, source = xu_raginsky(_information_named(mi_sw, "mi_sw"), n, sigma=sigma), "xu-raginsky"
     return RDGBound(total=d + slack + gen, distortion_rate=d, slack=slack, generalization=gen, source=source)
-
-
-def _miller_madow_entropy(counts: np.ndarray) -> np.ndarray:
-    """Miller-Madow entropy (nats) of each row of a count matrix."""
-    counts = np.atleast_2d(counts)
-    total = counts.sum(axis=1, keepdims=True)
-    p = counts / total
-    with np.errstate(divide="ignore", invalid="ignore"):
-        plug = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
-    occupied = (counts > 0).sum(axis=1)
-    return plug + (occupied - 1) / (2.0 * total[:, 0])
-
-
-def selection_mi(hypotheses, *, bank_size=None, n_boot=1000, confidence=0.95, seed=None) -> MIEstimate:
-    r"""Estimate :math:`I(S;W)` from the hypotheses selected on independent training sets.
-
-    Each entry of ``hypotheses`` is the bank index :math:`W_j = A(S_j)` a run
-    selected from its own training set :math:`S_j`, the :math:`S_j` i.i.d.
-    Then
-
-    .. math::
-
-        I(S;W) = H(W) - H(W \mid S) \le H(W),
-
-    with equality when the selection is deterministic given the training set
-    (argmin, or a Gibbs rule whose sampling noise is counted as part of
-    :math:`S`). The estimate is the Miller-Madow corrected plug-in entropy of
-    the empirical distribution of :math:`W`, capped at :math:`\ln|\mathcal W|`
-    when ``bank_size`` is given: an estimate of an **upper bound** on
-    :math:`I(S;W)`, which is what the Xu-Raginsky bound needs. Plug-in entropy
-    is biased downward when the runs are few against the hypotheses actually
-    selected; Miller-Madow removes the first-order bias and the interval (a
-    basic bootstrap over runs, as :func:`estimators.bank_mi`) shows the rest.
-
-    Parameters
-    ----------
-    hypotheses : array_like of int, shape (runs,)
-        Selected bank indices, at least 2 runs.
-    bank_size : int, optional
-        :math:`|\mathcal W|`; caps the estimate and its interval at :math:`\ln|\mathcal W|`.
-    n_boot : int, default 1000
-        Bootstrap resamples.
-    confidence : float, default 0.95
-        Coverage of the interval.
-    seed : int or None
-        Seed of the bootstrap generator.
-
-    Returns
-    -------
-    MIEstimate
-        In nats; ``method="selection-entropy"``.
-    """
-    w = as_labels(hypotheses, "hypotheses", min_n=2)
-    if np.any(w < 0):
-        raise ValueError("hypotheses must be bank indices >= 0")
-    cap = math.inf
-    if bank_size is not None:
-        k = positive_int(bank_size, "bank_size")
-        if np.any(w >= k):
-            raise ValueError(f"hypotheses must be < bank_size = {k}, max is {w.max()}")
-        cap = math.log(k)
-    n_boot = positive_int(n_boot, "n_boot", minimum=2)
-    confidence = probability(confidence, "confidence", open_interval=True)
-    rng = np.random.default_rng(None if seed is None else positive_int(seed, "seed", minimum=0))
-    _, codes = np.unique(w, return_inverse=True)
-    counts = np.bincount(codes)
-    value = min(float(_miller_madow_entropy(counts)[0]), cap)
-    picks = rng.integers(0, w.size, size=(n_boot, w.size))
-    boot_counts = np.stack([np.bincount(codes[row], minlength=counts.size) for row in picks])
-    boot = np.minimum(_miller_madow_entropy(boot_counts), cap)
-    alpha = 1.0 - confidence
-    q_lo, q_hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
-    ci_low = float(np.clip(2 * value - q_hi, 0.0, cap))
-    ci_high = float(np.clip(2 * value - q_lo, 0.0, cap))
-    notes = (
-        "estimates H(W) >= I(S;W) (equal for deterministic selection on independent training sets)",
-        f"interval: basic bootstrap over {w.size} runs, {n_boot} resamples, {confidence:.0%} "
-        "coverage, widened to contain the estimate",
-    )
-    return MIEstimate(
-        value=value,
-        stderr=float(boot.std(ddof=1)),
-        ci_low=min(ci_low, value),
-        ci_high=max(ci_high, value),
-        method="selection-entropy",
-        n=int(w.size),
-        notes=notes,
-    )

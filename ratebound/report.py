@@ -48,6 +48,7 @@ from functools import cached_property
 import numpy as np
 
 from estimators._validation import positive_float, positive_int, probability
+from estimators.discrete import label_entropy
 from ratebound.ecmi import Supersample, ecmi_bounds
 from ratebound.generalization import (
     cmi_bound,
@@ -57,7 +58,7 @@ from ratebound.generalization import (
     union_bound,
     xu_raginsky,
 )
-from ratebound.rdg import _miller_madow_entropy, rdg_bound, selection_mi
+from ratebound.rdg import rdg_bound, selection_mi
 from ratebound.runs import RunRecord
 
 __all__ = ["SEED_KEYS", "BoundValue", "MissingBound", "GroupReport", "bound_report", "group_runs", "training_set"]
@@ -398,12 +399,6 @@ def _unit_missing(name: str, g: _Group, needs) -> MissingBound | None:
     return None
 
 
-def _entropy_of_labels(labels) -> float:
-    """Miller-Madow entropy (nats) of the empirical distribution of ``labels``."""
-    _, counts = np.unique(np.asarray(labels), return_counts=True)
-    return float(_miller_madow_entropy(counts)[0])
-
-
 def _supersample_bound(g: _Group, name: str, needs, reason: str, estimate, assumption: str):
     """An expected-gap bound from supersample runs, for a loss in ``g.unit_range``.
 
@@ -428,7 +423,7 @@ def _cmi(g: _Group):
     def estimate(groups, n, width):
         k = {r.bank_size for rs in groups for r in rs} - {None}
         cap = min(n * math.log(2), math.log(_common(k, "bank_size")) if k else math.inf)
-        per = [min(_entropy_of_labels([r.hypothesis for r in rs]), cap) for rs in groups]
+        per = [min(label_entropy([r.hypothesis for r in rs], correction="miller-madow"), cap) for rs in groups]
         cmi = float(np.mean(per))
         return cmi_bound(cmi, n), {"CMI": cmi}
 

@@ -5,7 +5,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from estimators.discrete import (
@@ -484,3 +484,44 @@ def test_bad_base_is_named(base):
     ):
         with pytest.raises(ValueError, match=r"^base\b"):
             call()
+
+
+def test_label_entropy_closed_forms_and_miller_madow():
+    from estimators.discrete import label_entropy
+
+    assert label_entropy([7] * 9) == 0.0
+    assert label_entropy([0, 1, 2, 3] * 5, base=2) == pytest.approx(2.0, rel=1e-12)
+    labels = [0, 0, 0, 1, 2, 2]
+    plug = entropy(np.bincount(labels) / 6)
+    assert label_entropy(labels) == pytest.approx(plug, rel=1e-12)
+    assert label_entropy(labels, correction="miller-madow") == pytest.approx(plug + 2 / 12, rel=1e-12)
+    # the entropy is I(W; W): the same as plugin_mi of the labels with themselves, correction and all
+    assert label_entropy(labels, correction="miller-madow") == pytest.approx(
+        plugin_mi(labels, labels, correction="miller-madow").value, rel=1e-12)
+    with pytest.raises(ValueError, match="correction"):
+        label_entropy(labels, correction="jackknife")
+    with pytest.raises(ValueError, match="labels"):
+        label_entropy([0.5, 1.0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 30), st.integers(1, 5), st.integers(1, 6))
+def test_columnwise_plugin_mi_is_plugin_mi_column_by_column(seed, m, n, k):
+    from estimators.discrete import columnwise_plugin_mi
+
+    rng = np.random.default_rng(seed)
+    u = rng.integers(0, 2, size=(m, n))
+    x = np.where(rng.random((m, n)) < 0.5, u * 3 - 1, rng.integers(-k, k + 1, size=(m, n)))
+    got = columnwise_plugin_mi(x, u)
+    want = [max(plugin_mi(x[:, j], u[:, j]).value, 0.0) for j in range(n)]
+    assert got == pytest.approx(want, abs=1e-12)
+    assert np.all(got <= np.log(2) + 1e-15)
+    with pytest.raises(ValueError, match="same shape"):
+        columnwise_plugin_mi(np.zeros((3, 2), int), np.zeros((3, 1), int))
+
+
+def test_selection_mi_lives_in_estimators_and_ratebound_serves_the_same_function():
+    import ratebound
+    from estimators.discrete import selection_mi
+
+    assert ratebound.selection_mi is selection_mi
