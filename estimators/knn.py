@@ -49,6 +49,8 @@ True
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -101,20 +103,54 @@ _STDERR_NOTE = (
 
 
 # ---------------------------------------------------------------------------
+# The options of the MI estimators, written once
+
+
+@dataclass(frozen=True)
+class _Options:
+    """Keyword options of :func:`ksg_mi`, :func:`ksg_mi_estimate`, :func:`mixed_mi`, :func:`mixed_mi_estimate`
+    (documented in :func:`ksg_mi`), and the fields of :class:`KSGEstimator` and :class:`MixedEstimator`."""
+
+    k: int = 3
+    base: float = math.e
+    seed: int | np.random.Generator | None = None
+    standardize: bool = True
+    jitter: float = 1e-10
+    workers: int = 1
+
+    def values(self) -> tuple:
+        return tuple(getattr(self, f.name) for f in fields(_Options))
+
+    def as_keywords(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(_Options)}
+
+
+def _with_options(fn):
+    """``fn(a, b, options)`` as the public ``fn(a, b, *, k=3, base=e, ...)`` with the fields of :class:`_Options`."""
+    samples = list(inspect.signature(fn).parameters.values())[:2]
+    keywords = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+                for f in fields(_Options)]
+    names = {f.name for f in fields(_Options)}
+
+    @functools.wraps(fn)
+    def public(a, b, **options):
+        unknown = sorted(set(options) - names)
+        if unknown:
+            raise TypeError(f"{fn.__name__}() got unexpected keyword arguments {unknown}; it takes {sorted(names)}")
+        return fn(a, b, _Options(**options))
+
+    del public.__wrapped__  # the signature below, not fn's
+    public.__signature__ = inspect.Signature([*samples, *keywords],
+                                             return_annotation=inspect.signature(fn).return_annotation)
+    return public
+
+
+# ---------------------------------------------------------------------------
 # Public functions
 
 
-def ksg_mi(
-    x,
-    y,
-    *,
-    k: int = 3,
-    base: float = math.e,
-    seed: int | np.random.Generator | None = None,
-    standardize: bool = True,
-    jitter: float = 1e-10,
-    workers: int = 1,
-) -> float:
+@_with_options
+def ksg_mi(x, y, options: _Options) -> float:
     r"""Mutual information :math:`I(X;Y)` by the KSG estimator 1, clipped at 0.
 
     With :math:`\varepsilon_i` the max-norm distance from
@@ -182,21 +218,11 @@ def ksg_mi(
     >>> ksg_mi(x, x + rng.normal(size=2000), seed=0) > 0.25  # true value ln(2)/2
     True
     """
-    est = ksg_mi_estimate(x, y, k=k, base=base, seed=seed, standardize=standardize, jitter=jitter, workers=workers)
-    return max(0.0, est.value)
+    return max(0.0, _ksg(x, y, options).value)
 
 
-def ksg_mi_estimate(
-    x,
-    y,
-    *,
-    k: int = 3,
-    base: float = math.e,
-    seed: int | np.random.Generator | None = None,
-    standardize: bool = True,
-    jitter: float = 1e-10,
-    workers: int = 1,
-) -> MIEstimate:
+@_with_options
+def ksg_mi_estimate(x, y, options: _Options) -> MIEstimate:
     r"""The KSG estimate of :math:`I(X;Y)` (unclipped) with a standard error.
 
     Parameters are those of :func:`ksg_mi`.
@@ -215,6 +241,12 @@ def ksg_mi_estimate(
         times the mean ``stderr``, and the interval ignores the bias, which
         dominates in high dimension.
     """
+    return _ksg(x, y, options)
+
+
+def _ksg(x, y, options: _Options) -> MIEstimate:
+    """:func:`ksg_mi_estimate` with its options."""
+    k, base, seed, standardize, jitter, workers = options.values()
     k = positive_int(k, "k")
     scale = log_base(base)
     xs, ys = _paired_samples(x, y, k)
@@ -232,17 +264,8 @@ def ksg_mi_estimate(
     return _summarise(terms, scale, method, base, clipped_by="ksg_mi", notes=notes)
 
 
-def mixed_mi(
-    z,
-    t,
-    *,
-    k: int = 3,
-    base: float = math.e,
-    seed: int | np.random.Generator | None = None,
-    standardize: bool = True,
-    jitter: float = 1e-10,
-    workers: int = 1,
-) -> float:
+@_with_options
+def mixed_mi(z, t, options: _Options) -> float:
     r"""Mutual information :math:`I(Z;T)` of continuous ``z`` and discrete ``t``, clipped at 0.
 
     Ross's estimator [2]_ (as in scikit-learn's ``mutual_info_classif``):
@@ -274,26 +297,22 @@ def mixed_mi(
         :math:`\max(0, \hat I)` in units of ``base``; see
         :func:`mixed_mi_estimate` for the raw value and a standard error.
     """
-    est = mixed_mi_estimate(z, t, k=k, base=base, seed=seed, standardize=standardize, jitter=jitter, workers=workers)
-    return max(0.0, est.value)
+    return max(0.0, _mixed(z, t, options).value)
 
 
-def mixed_mi_estimate(
-    z,
-    t,
-    *,
-    k: int = 3,
-    base: float = math.e,
-    seed: int | np.random.Generator | None = None,
-    standardize: bool = True,
-    jitter: float = 1e-10,
-    workers: int = 1,
-) -> MIEstimate:
+@_with_options
+def mixed_mi_estimate(z, t, options: _Options) -> MIEstimate:
     """Ross's estimate of :math:`I(Z;T)` (unclipped) with a standard error.
 
     Parameters are those of :func:`mixed_mi`; the standard error is that of
     :func:`ksg_mi_estimate`, from the per-sample terms.
     """
+    return _mixed(z, t, options)
+
+
+def _mixed(z, t, options: _Options) -> MIEstimate:
+    """:func:`mixed_mi_estimate` with its options."""
+    k, base, seed, standardize, jitter, workers = options.values()
     k = positive_int(k, "k")
     scale = log_base(base)
     zs = as_samples(z, "z", min_n=k + 1)  # as ksg_mi: k neighbours need k + 1 samples
@@ -401,30 +420,20 @@ def kl_entropy(
 
 
 @dataclass(frozen=True)
-class _NeighbourEstimator:
-    """Shared fields and methods of the kNN estimator objects.
+class _NeighbourEstimator(_Options):
+    """Shared methods of the kNN estimator objects; the fields are the options of the functions.
 
     A subclass names its two functions (``_value`` for ``estimate``,
-    ``_info`` for ``estimate_with_info``); the fields are their keyword options.
+    ``_info`` for ``estimate_with_info``).
     """
-
-    k: int = 3
-    base: float = math.e
-    seed: int | None = None
-    standardize: bool = True
-    jitter: float = 1e-10
-    workers: int = 1
-
-    def _options(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def estimate(self, x, y) -> float:
         """The point estimate in units of ``base``."""
-        return self._value(x, y, **self._options())
+        return self._value(x, y, **self.as_keywords())
 
     def estimate_with_info(self, x, y) -> MIEstimate:
         """The estimate with its standard error and interval."""
-        return self._info(x, y, **self._options())
+        return self._info(x, y, **self.as_keywords())
 
 
 @dataclass(frozen=True)

@@ -368,3 +368,24 @@ def test_student_t_closed_form_against_large_sample_ksg(task):
     x, y = task.sample(400_000, seed=0)
     # heavy tails make the sample std erratic, so the raw (unit-scale) data are used
     assert ksg_mi(x, y, seed=0, standardize=False) == pytest.approx(task.mutual_information, abs=0.015)
+
+
+def test_the_option_list_is_one_signature_for_every_function_and_estimator():
+    """ksg_mi, ksg_mi_estimate, mixed_mi, mixed_mi_estimate take the same keywords, the estimators' fields."""
+    import dataclasses
+    import inspect
+
+    from estimators import knn
+
+    keywords = None
+    for fn in (knn.ksg_mi, knn.ksg_mi_estimate, knn.mixed_mi, knn.mixed_mi_estimate):
+        params = inspect.signature(fn).parameters
+        mine = [(p.name, p.default) for p in params.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        assert keywords is None or mine == keywords, fn.__name__
+        keywords = mine
+        assert [p.name for p in params.values()][:2] in (["x", "y"], ["z", "t"])
+    assert dict(keywords)["k"] == 3 and dict(keywords)["seed"] is None and dict(keywords)["base"] == math.e
+    for cls in (knn.KSGEstimator, knn.MixedEstimator):
+        assert [(f.name, f.default) for f in dataclasses.fields(cls)] == keywords
+    with pytest.raises(TypeError, match="kk"):
+        knn.ksg_mi(np.arange(5.0), np.arange(5.0), kk=3)
