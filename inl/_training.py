@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from estimators._threads import hold_threads
 from estimators._validation import positive_float, positive_int
 from inl._validation import positive_range
 from inl.accounting import Exchange, ExchangeCounter
@@ -376,19 +377,18 @@ def torch_settings(*, threads: int | None, deterministic: bool):
     Parameters
     ----------
     threads : int or None
-        ``torch.set_num_threads(threads)`` inside the block; ``None`` leaves it.
+        torch's intra-op threads and the BLAS/OpenMP pools at ``threads`` inside
+        the block (:func:`estimators._threads.hold_threads`, the scope every
+        numerical kernel of the package uses); ``None`` leaves them.
     deterministic : bool
         ``torch.use_deterministic_algorithms(deterministic)`` inside the block.
     """
-    old_threads = torch.get_num_threads()
     old_det = torch.are_deterministic_algorithms_enabled()
     try:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
-        yield
+        with hold_threads(threads):
+            torch.use_deterministic_algorithms(deterministic)
+            yield
     finally:
-        torch.set_num_threads(old_threads)
         torch.use_deterministic_algorithms(old_det)
 
 

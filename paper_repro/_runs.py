@@ -40,11 +40,10 @@ def default_workers() -> int:
 
 def _train_one(config: dict) -> dict:
     """One run in a worker: the record of ``train(INLConfig.from_dict(config))``."""
-    from threadpoolctl import threadpool_limits
-
+    from estimators._threads import hold_threads
     from inl import INLConfig, train
 
-    with threadpool_limits(limits=1):
+    with hold_threads(1):
         return train(INLConfig.from_dict(config), progress=False).record
 
 

@@ -409,12 +409,12 @@ def _report(settings, stats, power, table, dists, cost, target, names) -> tuple[
 def reproduce(out_dir, settings: Settings | None = None, *, progress: bool = True) -> dict:
     """Run the experiment and write ``table.md``, ``table.json`` and figures to ``out_dir``.
 
-    BLAS is limited to one thread inside (the matrices are small; threads only contend).
+    BLAS, OpenMP and torch are held at one thread inside (the matrices are small; threads only contend).
     """
-    from threadpoolctl import threadpool_limits
+    from estimators._threads import hold_threads
 
     settings = settings or Settings.full()
-    with threadpool_limits(limits=1, user_api="blas"):
+    with hold_threads(1):
         return _reproduce(Path(out_dir), settings, progress)
 
 

@@ -669,14 +669,13 @@ def reproduce(out_dir, settings: Settings | None = None, *, progress: bool = Tru
 
     Returns the ``table.json`` payload. Interrupted, it resumes from the run logs.
     """
-    from threadpoolctl import threadpool_limits
-
+    from estimators._threads import hold_threads
     from paper_repro._dinl_sweeps import run_sweeps, sweep_figures
 
     settings = settings or Settings.full()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with threadpool_limits(limits=settings.threads, user_api="blas"):
+    with hold_threads(settings.threads):
         log_path = out_dir / "runs.jsonl"
         runs = train_all(settings, log_path, progress=progress)
         summary = summarise(settings, runs, bound_terms(log_path))

@@ -560,15 +560,15 @@ def _report(settings: Settings, bank_acc, sweep, gate: GateResult, rd_check: dic
 def reproduce(out_dir, settings: Settings | None = None, *, progress: bool = True) -> dict:
     """Run the experiment and write ``table.md``, ``table.json`` and figures to ``out_dir``.
 
-    torch and BLAS run with ``settings.threads`` threads inside (restored after).
+    torch, BLAS and OpenMP run with ``settings.threads`` threads inside (restored after).
     Returns the JSON payload.
     """
-    from threadpoolctl import threadpool_limits
+    import torch  # noqa: F401  (imported first, so that the scope holds its threads too)
 
-    from paper_repro._torch import torch_threads
+    from estimators._threads import hold_threads
 
     settings = settings or Settings.full()
-    with torch_threads(settings.threads), threadpool_limits(limits=settings.threads, user_api="blas"):
+    with hold_threads(settings.threads):
         return _reproduce(Path(out_dir), settings, progress)
 
 

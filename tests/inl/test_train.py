@@ -257,3 +257,25 @@ def test_default_config_tree_matches_dense_with_less_exchange():
     assert dense.test_acc > 0.9 and tree.test_acc > 0.9
     assert abs(dense.test_acc - tree.test_acc) < 0.03
     assert tree.exchange_floats < 0.6 * dense.exchange_floats
+
+
+def test_torch_settings_hold_torch_and_blas_threads_and_restore_them_also_on_an_error():
+    """One thread scope for training (the package's hold_threads): torch and the BLAS pools, restored after."""
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from inl._training import torch_settings
+
+    def blas():
+        return sorted(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+    before, torch_before = blas(), torch.get_num_threads()
+    det_before = torch.are_deterministic_algorithms_enabled()
+    with pytest.raises(RuntimeError, match="inside"):
+        with torch_settings(threads=1, deterministic=not det_before):
+            assert torch.get_num_threads() == 1
+            assert all(n == 1 for n in blas())
+            assert torch.are_deterministic_algorithms_enabled() is (not det_before)
+            raise RuntimeError("inside")
+    assert blas() == before and torch.get_num_threads() == torch_before
+    assert torch.are_deterministic_algorithms_enabled() is det_before
