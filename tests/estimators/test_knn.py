@@ -145,9 +145,10 @@ def test_kdtree_counts_equal_brute_force_exactly_with_ties_at_the_radius(dim, ro
         np.testing.assert_array_equal(_count_kdtree(points, r, 1), brute)
 
 
-@pytest.mark.parametrize("dim", [6, 10])
+@pytest.mark.parametrize("dim", [6, 10, 16, 21])
 def test_kth_neighbour_distance_in_many_dimensions_equals_brute_force(dim):
-    """Max-norm kNN in 6+ dimensions runs on scikit-learn's tree: the same distances as a sort, any workers."""
+    """Max-norm kNN in 6+ dimensions runs on scikit-learn's tree, in 16+ on its exhaustive search: the same
+    distances as a sort, any workers."""
     rng = np.random.default_rng(dim)
     points = np.round(rng.normal(size=(3000, dim)), 1)  # ties among the distances
     dist = _chebyshev(points)
