@@ -28,9 +28,9 @@ the 0-1 losses and predictions of both members of every pair, read back with
 - :math:`\delta_m = L_S - D(R_g)`, raw: non-negative by construction, and
   checked;
 - gen: the tightest e-CMI bound the supersample runs allow (f-CMI,
-  loss-difference CMI, its variance form, the linear e-CMI fast-rate bound;
-  :mod:`ratebound.ecmi`), from plug-in informations over the masks: an
-  estimate, with the bootstrap upper value beside it.
+  loss-difference CMI, its variance form and the linear e-CMI fast-rate bound,
+  both samplewise; :mod:`ratebound.ecmi`), from plug-in informations over the
+  masks: an estimate, with the bootstrap upper value beside it.
 """
 
 from __future__ import annotations
