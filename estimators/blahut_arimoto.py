@@ -340,11 +340,15 @@ def _first_start(problem: RDProblem, beta: float, init: np.ndarray | None, opt: 
 
 
 def _newton_solution(obj: KernelObjective, start: _Start, tol: float, max_iter: int, opt: NewtonOptions):
-    """The Newton solver from ``start``, then from the uniform pmf (every ``(Kq)(x) >= 1/m``); ``None`` if both decline."""
+    """The Newton solver from ``start``, else from the uniform pmf (every ``(Kq)(x) >= 1/m``), else from there
+    with full steps only (no block steps); ``None`` if all decline."""
     xp, m = obj.xp, obj.problem.shape[1]
     sol = _ba_newton.solve(obj, start.idx, start.q, tol=tol, max_iter=max_iter, options=opt)
     if sol is None and start.idx.shape[0] < m:
         sol = _ba_newton.solve(obj, xp.arange(m), xp.full(m, 1.0 / m), tol=tol, max_iter=max_iter, options=opt)
+    if sol is None and opt.block_gap > 0:  # block steps are an acceleration: full steps only, from the uniform pmf
+        full_steps = replace(opt, block_gap=-math.inf)
+        sol = _ba_newton.solve(obj, xp.arange(m), xp.full(m, 1.0 / m), tol=tol, max_iter=max_iter, options=full_steps)
     return sol
 
 
