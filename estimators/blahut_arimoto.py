@@ -8,9 +8,19 @@ source's), reports its information in **nats**, and stops on a certified gap
 A run that hits ``max_iter`` first returns its last iterate with
 ``converged=False`` and raises a :class:`RuntimeWarning`.
 
-``backend="torch"`` runs the very same iterations (:mod:`estimators._ba_solvers`
-and :mod:`estimators._ba_slopes` are written once against a small array shim)
-in float64 torch, on ``device``.
+Inside, one convex program per problem and one solver over them: the
+rate-distortion program at a slope and its ``D_min`` end point
+(:mod:`estimators._ba_objectives`) are solved by one active-set Newton
+(mix-SQP) solver (:mod:`estimators._ba_newton`) whose certificate off the
+support comes from a float32 screen (:mod:`estimators._ba_screen`); channel
+capacity has log-domain Newton rounds (:mod:`estimators._ba_rounds`), which
+also take a rate-distortion slope where the mix-SQP solver declines; the plain
+log-domain iteration (:mod:`estimators._ba_plain`) is the reference
+(``method="plain"``). Solver knobs travel as one frozen options object
+(:class:`NewtonOptions`).
+``backend="torch"`` runs the very same iterations (written once against one
+backend class per array library, :mod:`estimators._ba_arrays`) in float64
+torch, on ``device``; the numpy backend never imports torch.
 
 Threads. Every function runs its kernels in a thread scope
 (:mod:`estimators._threads`): ``threads=n`` holds the BLAS/OpenMP pools (and
@@ -37,14 +47,16 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy import optimize
 
-from estimators import _ba_slopes
-from estimators import _ba_solvers as solvers
-from estimators._ba_backend import ArrayOps, array_ops
+from estimators import _ba_newton, _ba_plain, _ba_rounds
+from estimators._ba_arrays import get_backend
+from estimators._ba_newton import NewtonOptions
+from estimators._ba_objectives import END_POINT_EXCESS, KernelObjective, RDProblem, slope_point
 from estimators._threads import kernel_threads
 from estimators._validation import (
     as_distortion,
@@ -62,6 +74,7 @@ __all__ = [
     "CapacityResult",
     "IBPoint",
     "IBCurve",
+    "NewtonOptions",
     "rate_distortion",
     "rd_curve",
     "distortion_rate",
@@ -70,18 +83,9 @@ __all__ = [
     "ib_curve",
 ]
 
+#: Solvers that ``method=`` selects: active-set Newton (the default) or the plain log-domain iteration.
+METHODS = ("newton", "plain")
 
-#: Plain Blahut-Arimoto steps before the Newton rounds, from a cold / warm start.
-COLD_BA_STEPS = 30
-WARM_BA_STEPS = 2
-#: Plain Blahut-Arimoto steps before the Newton rounds for capacity: none (the uniform input is
-#: interior, and on random 256 x 256 channels the Newton rounds alone were 1.6x faster than after 30 steps).
-CAPACITY_BA_STEPS = 0
-#: Iterations the log-domain solver gets at the ``D_min`` end point before the host solver takes over.
-END_POINT_FAST_ITER = 200
-#: The end point's last solver sees the distortion 0 on each row's minimisers and this elsewhere, at slope 1:
-#: its kernel entries there are clamped at ``e^-708``, far below any row it serves.
-END_POINT_EXCESS = 1000.0
 
 # --------------------------------------------------------------------------
 # result objects
@@ -286,6 +290,20 @@ def _warn_unconverged(what: str, gap: float, tol: float, max_iter: int) -> None:
     )
 
 
+def _method(method) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return method
+
+
+def _options(options, kind: type, name: str):
+    if options is None:
+        return kind()
+    if not isinstance(options, kind):
+        raise ValueError(f"{name} must be a {kind.__name__}, got {type(options).__name__}")
+    return options
+
+
 def _log(x: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
         return np.log(x)
@@ -295,51 +313,85 @@ def _log(x: np.ndarray) -> np.ndarray:
 # rate-distortion
 
 
-def _rd_point(
-    ops: ArrayOps,
-    p: np.ndarray,
-    d: np.ndarray,
-    a,
-    beta: float,
-    log_q,
-    tol: float,
-    max_iter: int,
-    *,
-    warm: bool = False,
-) -> tuple[RDPoint, object]:
-    """Solve at ``A = -beta d`` (``a``, a backend array) from ``log_q``; return the point and its ``log q``.
+@dataclass(frozen=True)
+class _Start:
+    """Where the Newton solver starts a slope: support ``idx``, masses ``q``, the float32 screen rows so far.
 
-    A ``warm`` start (a neighbouring slope's marginal) skips most plain
-    Blahut-Arimoto steps and goes to the Newton rounds.
+    A value: each slope takes one and returns the next (the root search of
+    :func:`distortion_rate` may hand the same one out twice).
     """
-    log_p = ops.asarray(_log(p))
-    warmup = WARM_BA_STEPS if warm else COLD_BA_STEPS
-    kern = solvers.Kernel.of(ops, a)
-    sol = solvers.solve_rd(ops, log_p, kern, log_q, tol=tol, max_iter=max_iter, warmup=warmup)
-    enc = ops.to_numpy(solvers.rd_encoder(ops, kern, sol.log_q, sol.log_z))
-    point = _evaluate_rd(
-        p, d, beta, enc, ops.to_numpy(sol.log_q), ops.to_numpy(sol.log_z), ops.to_numpy(sol.log_c),
-        sol.iterations, tol,
-    )
-    return point, sol.log_q
+
+    idx: Any
+    q: Any
+    screen: Any = None
 
 
-def _slope_point(slopes: _ba_slopes.RDSlopes, p: np.ndarray, d: np.ndarray, beta: float, tol: float, max_iter: int) -> RDPoint:
-    """The point at ``beta``, warm-started from ``slopes``' last one.
+def _first_start(problem: RDProblem, beta: float, init: np.ndarray | None, opt: NewtonOptions) -> _Start:
+    """From ``init``'s support; without it, from the best single column where no row can underflow, else uniform."""
+    xp = problem.xp
+    if init is not None:
+        idx = np.flatnonzero(init > 0)
+        return _Start(xp.index(idx), xp.asarray(init[idx] / init[idx].sum()))
+    j, reach = problem.best_vertex()
+    if beta * reach < opt.vertex_arg_max:  # a small first support: Newton on all m columns would cost m^3
+        return _Start(xp.index(np.array([j])), xp.full(1, 1.0))
+    m = problem.shape[1]
+    return _Start(xp.arange(m), xp.full(m, 1.0 / m))
 
-    :class:`~estimators._ba_slopes.RDSlopes` (float64 kernel on the support
-    only, float32-screened certificate) declines where some ``(Kq)(x)``
-    underflows; the log-domain solver takes that slope, and the next one
-    starts from its answer.
+
+def _newton_solution(obj: KernelObjective, start: _Start, tol: float, max_iter: int, opt: NewtonOptions):
+    """The Newton solver from ``start``, else from the uniform pmf (every ``(Kq)(x) >= 1/m``), else from there
+    with full steps only (no block steps); ``None`` if all decline."""
+    xp, m = obj.xp, obj.problem.shape[1]
+    sol = _ba_newton.solve(obj, start.idx, start.q, tol=tol, max_iter=max_iter, options=opt)
+    if sol is None and start.idx.shape[0] < m:
+        sol = _ba_newton.solve(obj, xp.arange(m), xp.full(m, 1.0 / m), tol=tol, max_iter=max_iter, options=opt)
+    if sol is None and opt.block_gap > 0:  # block steps are an acceleration: full steps only, from the uniform pmf
+        full_steps = replace(opt, block_gap=-math.inf)
+        sol = _ba_newton.solve(obj, xp.arange(m), xp.full(m, 1.0 / m), tol=tol, max_iter=max_iter, options=full_steps)
+    return sol
+
+
+def _slope_point(
+    problem: RDProblem, p: np.ndarray, d: np.ndarray, beta: float, start: _Start, tol: float, max_iter: int,
+    opt: NewtonOptions,
+) -> tuple[RDPoint, _Start]:
+    """The point at ``beta`` from ``start``, and the start of the next slope.
+
+    Where the Newton solver declines from both starts (some ``(Kq)(x)``
+    underflows, or the gap stalls), the log-domain iteration takes the slope
+    from the start's marginal: log-domain Newton rounds (:mod:`estimators._ba_rounds`).
     """
-    sol = slopes.solve(beta, tol, max_iter)
+    obj = KernelObjective.at(problem, beta, start.screen, opt.kernel_arg_min)
+    sol = _newton_solution(obj, start, tol, max_iter, opt)
     if sol is None:
-        ops = slopes.ops
-        point, _ = _rd_point(ops, p, d, ops.asarray(-beta * d), beta, slopes.log_marginal(), tol, max_iter, warm=True)
-        slopes.restart(point.marginal)
-        return point
-    encoder = SupportEncoder(sol.support, *sol.encoder, d.shape[1])
-    return RDPoint(sol.rate, sol.distortion, beta, encoder, sol.marginal, sol.iterations, sol.gap, sol.gap <= tol)
+        xp = problem.xp
+        log_q = xp.full(d.shape[1], -math.inf)
+        log_q[start.idx] = xp.log(start.q)
+        point = _plain_point(xp, p, d, beta, log_q, tol, max_iter, opt, opt.fallback_warmup)
+        idx = np.flatnonzero(point.marginal > 0)
+        return point, _Start(xp.index(idx), xp.asarray(point.marginal[idx] / point.marginal[idx].sum()), obj.screen)
+    sp = slope_point(obj, sol)
+    encoder = SupportEncoder(sp.support, *sp.encoder, d.shape[1])
+    point = RDPoint(sp.rate, sp.distortion, beta, encoder, sp.marginal, sp.iterations, sp.gap, sp.gap <= tol)
+    return point, _Start(sol.idx, sol.q, sol.screen.shared())
+
+
+def _plain_point(
+    xp, p: np.ndarray, d: np.ndarray, beta: float, log_q, tol: float, max_iter: int,
+    opt: NewtonOptions | None = None, warmup: int = 0,
+) -> RDPoint:
+    """The point at ``beta`` from ``log q`` (a backend array): the plain log-domain iteration, or with
+    ``opt`` its ``warmup`` steps followed by log-domain Newton rounds (:func:`estimators._ba_rounds.solve_rd`)."""
+    kern, log_p = _ba_plain.Kernel.of(xp, xp.asarray(-beta * d)), xp.asarray(_log(p))
+    if opt is None:
+        sol = _ba_plain.solve_rd(xp, log_p, kern, log_q, tol=tol, max_iter=max_iter)
+    else:
+        sol = _ba_rounds.solve_rd(xp, log_p, kern, log_q, tol=tol, max_iter=max_iter, options=opt, warmup=warmup)
+    enc = xp.to_numpy(_ba_plain.rd_encoder(xp, kern, sol.log_q, sol.log_z))
+    return _evaluate_rd(
+        p, d, beta, enc, xp.to_numpy(sol.log_q), xp.to_numpy(sol.log_z), xp.to_numpy(sol.log_c), sol.iterations, tol
+    )
 
 
 def _evaluate_rd(p, d, beta, enc, log_q, log_z, log_c, iterations, tol) -> RDPoint:
@@ -380,6 +432,8 @@ def rate_distortion(
     device=None,
     init=None,
     threads: int | None = None,
+    method: str = "newton",
+    options: NewtonOptions | None = None,
 ) -> RDPoint:
     r"""The point of the rate-distortion curve where its slope is ``-beta``.
 
@@ -387,11 +441,11 @@ def rate_distortion(
 
     .. math:: \min_Q \; I(X; \hat X) + \beta \, \mathbb E\, d(X, \hat X)
 
-    over the output marginal: Newton (SQP) steps on its support, with the
-    kernel of the support in float64 and every other column screened by an
-    outward-rounded float32 bound (:mod:`estimators._ba_slopes`); the
-    log-domain Blahut-Arimoto solver takes over where a row's partition sum
-    underflows. Stops when Blahut's lower bound
+    over the output marginal: active-set Newton (mix-SQP) steps on its support
+    (:mod:`estimators._ba_newton`), with the kernel of the support in float64
+    and every other column screened by an outward-rounded float32 bound
+    (:mod:`estimators._ba_screen`); log-domain Newton rounds take
+    over where it declines. Stops when Blahut's lower bound
 
     .. math:: L = -\sum_x p(x) \ln Z_x - \max_{\hat x} \ln c(\hat x), \quad
               Z_x = \sum_{\hat x} q(\hat x) e^{-\beta d(x,\hat x)}, \quad
@@ -426,6 +480,11 @@ def rate_distortion(
         to ``2048 x 2048`` entries (on the 2-core benchmark machine one thread
         was 1.3x to 60x faster than two there, the larger ratios under load),
         and the caller's settings above that. The result does not depend on it.
+    method : {"newton", "plain"}
+        The solver: active-set Newton, or the plain log-domain iteration (the reference; slow
+        to certify where the optimal marginal has zeros).
+    options : NewtonOptions, optional
+        Knobs of the Newton solver (defaults: ``NewtonOptions()``).
 
     Returns
     -------
@@ -442,10 +501,16 @@ def rate_distortion(
     beta = positive_float(beta, "beta")
     tol = positive_float(tol, "tol")
     max_iter = positive_int(max_iter, "max_iter")
+    method, opt = _method(method), _options(options, NewtonOptions, "options")
+    init = None if init is None else _init_marginal(init, d.shape[1])
     with kernel_threads(threads, entries=d.size):
-        ops = array_ops(backend, device)
-        slopes = _ba_slopes.RDSlopes(ops, p, d, None if init is None else _init_marginal(init, d.shape[1]))
-        point = _slope_point(slopes, p, d, beta, tol, max_iter)
+        xp = get_backend(backend, device)
+        if method == "plain":
+            log_q = xp.asarray(_log(np.full(d.shape[1], 1.0 / d.shape[1]) if init is None else init))
+            point = _plain_point(xp, p, d, beta, log_q, tol, max_iter)
+        else:
+            problem = RDProblem.of(xp, p, d)
+            point, _ = _slope_point(problem, p, d, beta, _first_start(problem, beta, init, opt), tol, max_iter, opt)
     if not point.converged:
         _warn_unconverged("rate_distortion", point.gap, tol, max_iter)
     return point
@@ -462,6 +527,8 @@ def rd_curve(
     device=None,
     progress: bool = False,
     threads: int | None = None,
+    method: str = "newton",
+    options: NewtonOptions | None = None,
 ) -> RDCurve:
     """Rate-distortion points at each slope of ``betas``, warm-started along them.
 
@@ -473,7 +540,7 @@ def rd_curve(
 
     Parameters
     ----------
-    p_x, distortion, tol, max_iter, backend, device, threads
+    p_x, distortion, tol, max_iter, backend, device, threads, method, options
         As in :func:`rate_distortion`.
     betas : array_like, shape (n,)
         Slopes, each ``> 0``.
@@ -489,10 +556,20 @@ def rd_curve(
     b = _betas(betas)
     tol = positive_float(tol, "tol")
     max_iter = positive_int(max_iter, "max_iter")
+    method, opt = _method(method), _options(options, NewtonOptions, "options")
+    points = []
     with kernel_threads(threads, entries=d.size):
-        slopes = _ba_slopes.RDSlopes(array_ops(backend, device), p, d)
-        points = [_slope_point(slopes, p, d, float(beta), tol, max_iter)
-                  for beta in _progress(b, progress, "R(D) slopes")]
+        xp = get_backend(backend, device)
+        problem, start = RDProblem.of(xp, p, d), None
+        for beta in _progress(b, progress, "R(D) slopes"):
+            beta = float(beta)
+            if method == "plain":
+                log_q = xp.asarray(_log(points[-1].marginal if points else np.full(d.shape[1], 1.0 / d.shape[1])))
+                points.append(_plain_point(xp, p, d, beta, log_q, tol, max_iter))
+                continue
+            start = _first_start(problem, beta, None, opt) if start is None else start
+            point, start = _slope_point(problem, p, d, beta, start, tol, max_iter, opt)
+            points.append(point)
     curve = _rd_curve_of(points)
     if not curve.converged.all():
         bad = b[~curve.converged]
@@ -529,6 +606,7 @@ def distortion_rate(
     backend: str = "numpy",
     device=None,
     threads: int | None = None,
+    options: NewtonOptions | None = None,
 ) -> RDPoint:
     r"""The point of the curve whose rate is ``rate``: its distortion is :math:`D(R)`.
 
@@ -546,7 +624,7 @@ def distortion_rate(
 
     Parameters
     ----------
-    p_x, distortion, tol, max_iter, backend, device, threads
+    p_x, distortion, tol, max_iter, backend, device, threads, options
         As in :func:`rate_distortion`.
     rate : float
         Target rate, nats (finite, ``>= 0``; a negative rate is a ``ValueError``).
@@ -564,14 +642,15 @@ def distortion_rate(
         raise ValueError(f"rate must be a finite number >= 0 (nats), got {rate}")
     tol = positive_float(tol, "tol")
     max_iter = positive_int(max_iter, "max_iter")
+    opt = _options(options, NewtonOptions, "options")
     with kernel_threads(threads, entries=d.size):
-        ops = array_ops(backend, device)
+        xp = get_backend(backend, device)
         if rate == 0:
             return _zero_rate_point(p, d)
-        top = _min_distortion_point(ops, p, d, tol, max_iter)
+        top = _min_distortion_point(xp, p, d, tol, max_iter, opt)
         if rate >= top.rate - tol:
             return top
-        return _DRSearch(ops, p, d, tol, max_iter).solve(rate)
+        return _DRSearch(RDProblem.of(xp, p, d), p, d, tol, max_iter, opt).solve(rate)
 
 
 def _zero_rate_point(p: np.ndarray, d: np.ndarray) -> RDPoint:
@@ -583,51 +662,38 @@ def _zero_rate_point(p: np.ndarray, d: np.ndarray) -> RDPoint:
     return RDPoint(0.0, float(expected[j]), 0.0, enc, enc[0].copy(), 0, 0.0, True)
 
 
-def _min_distortion_point(ops: ArrayOps, p: np.ndarray, d: np.ndarray, tol: float, max_iter: int) -> RDPoint:
+def _min_distortion_point(xp, p: np.ndarray, d: np.ndarray, tol: float, max_iter: int, opt: NewtonOptions) -> RDPoint:
     """``beta -> inf``: the least ``I`` over encoders supported on each row's minimisers.
 
-    Three solvers, each taking over where the one before does not certify:
-    the log-domain solver on the rows of positive mass (fast: ~50 iterations
-    on 512 x 512 tied distortions; at most ``END_POINT_FAST_ITER``), then
-    :func:`~estimators._ba_solvers.solve_min_distortion` on the host (masses of
-    ``1e-60`` that the first one's support cutoff drops), then the finite-slope
-    solver on the kernel ``1`` on the minimisers and ``e^-708`` elsewhere (where
-    the second one's steps are blocked by masses of ``1e-15``; in a stress run
-    of 3600 problems, each of the last two certified some that the other did
-    not). The certificate ``ln max c`` is evaluated here on the whole alphabet
-    and the true 0/1 kernel, whichever solver found ``q``.
+    Log-domain Newton rounds on the 0/1 kernel (fast: ~50 iterations on 512 x
+    512 tied distortions; at most ``end_point_iter``); where they do not
+    certify (rows of mass ``1e-60`` lost to their support cutoff), the mix-SQP
+    solver on the program whose kernel is ``1`` on each row's minimisers and
+    ``e^-708`` elsewhere (distortion ``0`` there and ``END_POINT_EXCESS``
+    elsewhere, slope 1), and the better of the two is kept. The certificate ``ln max c`` is evaluated here on the
+    whole alphabet and the true 0/1 kernel, whichever solver found ``q``.
     """
     row_min = d.min(axis=1, keepdims=True)
     best = d <= row_min + 1e-12 * max(1.0, float(np.abs(d).max()))
     kern = best.astype(float)
     live = p > 0
-
-    def log_domain():
-        return _end_point_log_domain(ops, p, best, tol, min(max_iter, END_POINT_FAST_ITER))
-
-    def host():
-        sol = solvers.solve_min_distortion(p, best, tol=tol, max_iter=max_iter)
-        return sol.q, sol.iterations
-
-    def finite_slope():
-        sol = _ba_slopes.RDSlopes(ops, p, np.where(best, 0.0, END_POINT_EXCESS)).solve(1.0, tol, max_iter)
-        if sol is None:
-            return None, max_iter
-        q = np.zeros(d.shape[1])
-        q[sol.support] = sol.encoder[1]
-        return q, sol.iterations
-
-    q, log_c, iterations = None, np.array([math.inf]), 0
-    for solve in (log_domain, host, finite_slope):  # the first that certifies, else the best
-        found, used = solve()
-        iterations += used
-        if found is None:
-            continue
-        found_log_c = _end_point_log_c(p, kern, found)
-        if np.max(found_log_c) < np.max(log_c):
-            q, log_c = found, found_log_c
-        if np.max(log_c) <= tol:
-            break
+    q, iterations = _end_point_log_domain(xp, p, best, tol, max_iter, opt)
+    log_c = _end_point_log_c(p, kern, q) if q is not None else np.array([math.inf])
+    if not np.max(log_c) <= tol:
+        problem = RDProblem.of(xp, p, np.where(best, 0.0, END_POINT_EXCESS))
+        obj = KernelObjective.at(problem, 1.0, None, opt.kernel_arg_min)
+        end_point = replace(opt, z_floor=opt.end_point_z_floor, stall_steps=opt.end_point_stall_steps)
+        sol = _newton_solution(obj, _first_start(problem, 1.0, None, opt), tol, max_iter, end_point)
+        if sol is not None:
+            iterations += sol.iterations
+            found = np.zeros(d.shape[1])
+            found[xp.index_numpy(sol.idx)] = xp.to_numpy(sol.q)
+            found_log_c = _end_point_log_c(p, kern, found)
+            if q is None or np.max(found_log_c) < np.max(log_c):
+                q, log_c = found, found_log_c
+    if q is None:  # neither found a finite marginal: the uniform pmf, uncertified
+        q = np.full(d.shape[1], 1.0 / d.shape[1])
+        log_c = _end_point_log_c(p, kern, q)
     z = kern @ q
     # a row of zero mass that q does not reach copies the uniform pmf on its minimisers
     served = np.where(z[:, None] > 0, kern * q, kern)
@@ -639,21 +705,20 @@ def _min_distortion_point(ops: ArrayOps, p: np.ndarray, d: np.ndarray, tol: floa
     return point
 
 
-def _end_point_log_domain(ops: ArrayOps, p, best, tol: float, max_iter: int) -> tuple[np.ndarray | None, int]:
-    """The end point's marginal by the log-domain solver on the rows of positive mass, or ``None``.
+def _end_point_log_domain(xp, p, best, tol: float, max_iter: int, opt) -> tuple[np.ndarray | None, int]:
+    """The end point's marginal by log-domain Newton rounds on the rows of positive mass, or ``None``.
 
-    Numerical trouble (overflow; rows of mass 1e-60 lost to its support
-    cutoff) is not warned about: the caller certifies the answer and falls back.
+    Numerical trouble (overflow) is not warned about: the caller certifies the answer.
     """
     live = p > 0
-    a = ops.asarray(np.where(best[live], 0.0, -np.inf))
-    log_q0 = ops.asarray(np.full(best.shape[1], -math.log(best.shape[1])))
+    a = xp.asarray(np.where(best[live], 0.0, -np.inf))
+    log_q0 = xp.asarray(np.full(best.shape[1], -math.log(best.shape[1])))
     with np.errstate(all="ignore"):
-        sol = solvers.solve_rd(
-            ops, ops.asarray(_log(p[live])), solvers.Kernel.of(ops, a), log_q0, tol=tol, max_iter=max_iter,
-            warmup=COLD_BA_STEPS,
+        sol = _ba_rounds.solve_rd(
+            xp, xp.asarray(_log(p[live])), _ba_plain.Kernel.of(xp, a), log_q0, tol=tol,
+            max_iter=min(max_iter, opt.end_point_iter), options=opt, warmup=opt.end_point_warmup,
         )
-        log_q = ops.to_numpy(sol.log_q)
+        log_q = xp.to_numpy(sol.log_q)
         q = np.exp(log_q - log_q.max())
         q /= q.sum()
     return (q if np.all(np.isfinite(q)) else None), sol.iterations
@@ -670,14 +735,18 @@ def _end_point_log_c(p: np.ndarray, kern: np.ndarray, q: np.ndarray) -> np.ndarr
 class _DRSearch:
     """Root of ``R(beta) = rate`` in ``log beta``, each evaluation warm-started."""
 
-    def __init__(self, ops: ArrayOps, p, d, tol: float, max_iter: int):
-        self.p, self.d, self.tol, self.max_iter = p, d, tol, max_iter
-        self.slopes = _ba_slopes.RDSlopes(ops, p, d)
+    def __init__(self, problem: RDProblem, p, d, tol: float, max_iter: int, opt: NewtonOptions):
+        self.problem, self.p, self.d, self.tol, self.max_iter, self.opt = problem, p, d, tol, max_iter, opt
+        self.start: _Start | None = None  # the last evaluation's answer, which starts the next
         self.cache: dict[float, RDPoint] = {}
 
     def point(self, log_beta: float) -> RDPoint:
         if log_beta not in self.cache:
-            self.cache[log_beta] = _slope_point(self.slopes, self.p, self.d, math.exp(log_beta), self.tol, self.max_iter)
+            beta = math.exp(log_beta)
+            start = _first_start(self.problem, beta, None, self.opt) if self.start is None else self.start
+            self.cache[log_beta], self.start = _slope_point(
+                self.problem, self.p, self.d, beta, start, self.tol, self.max_iter, self.opt
+            )
         return self.cache[log_beta]
 
     def solve(self, rate: float) -> RDPoint:
@@ -734,6 +803,8 @@ def channel_capacity(
     backend: str = "numpy",
     device=None,
     threads: int | None = None,
+    method: str = "newton",
+    options: NewtonOptions | None = None,
 ) -> CapacityResult:
     r"""Capacity :math:`C = \max_p I(p; W)` of a discrete memoryless channel, in nats.
 
@@ -762,6 +833,10 @@ def channel_capacity(
     device : str or torch.device, optional
     threads : int, optional
         As in :func:`rate_distortion` (the size is that of ``channel``).
+    method : {"newton", "plain"}
+        Active-set Newton rounds after the plain steps (default), or plain steps only.
+    options : NewtonOptions, optional
+        Knobs of the solvers (the log-domain rounds' fields serve here).
 
     Returns
     -------
@@ -776,11 +851,14 @@ def channel_capacity(
     w = as_stochastic_matrix(channel, "channel")
     tol = positive_float(tol, "tol")
     max_iter = positive_int(max_iter, "max_iter")
+    method, opt = _method(method), _options(options, NewtonOptions, "options")
     with kernel_threads(threads, entries=w.size):
-        ops = array_ops(backend, device)
-        log_p = ops.asarray(np.full(w.shape[0], -math.log(w.shape[0])))
-        sol = solvers.solve_capacity(ops, ops.asarray(w), log_p, tol=tol, max_iter=max_iter, warmup=CAPACITY_BA_STEPS)
-        log_p = ops.to_numpy(sol.log_p)
+        xp = get_backend(backend, device)
+        log_p = xp.asarray(np.full(w.shape[0], -math.log(w.shape[0])))
+        sol = _ba_rounds.solve_capacity(
+            xp, xp.asarray(w), log_p, tol=tol, max_iter=max_iter, options=opt, newton=method == "newton"
+        )
+        log_p = xp.to_numpy(sol.log_p)
     p = np.exp(log_p)
     p /= p.sum()
     lower, upper = max(sol.lower, 0.0), max(sol.upper, 0.0)
@@ -852,7 +930,7 @@ def information_bottleneck(
     p, k, restarts, tol, max_iter = _ib_inputs(p_xy, n_clusters, restarts, tol, max_iter)
     beta = positive_float(beta, "beta")
     with kernel_threads(threads, entries=max(p.size, p.shape[0] * k)):
-        ops = array_ops(backend, device)
+        ops = get_backend(backend, device)
         rng = np.random.default_rng(seed)
         starts = _ib_starts(p.shape[0], k, restarts, rng, init) + [_near_identity(p.shape[0], k)]
         point = _best_ib(ops, p, beta, starts, tol, max_iter)
@@ -897,7 +975,7 @@ def ib_curve(
     points: list[IBPoint] = []
     prev = _near_identity(p.shape[0], k)
     with kernel_threads(threads, entries=max(p.size, p.shape[0] * k)):
-        ops = array_ops(backend, device)
+        ops = get_backend(backend, device)
         # from the largest beta down: a richer encoder merges its clusters as beta falls,
         # while a collapsed (rate-0) encoder would be a fixed point at every beta
         for beta in _progress(b[::-1], progress, "IB slopes"):
@@ -945,11 +1023,11 @@ def _ib_starts(n_x: int, k: int, restarts: int, rng: np.random.Generator, init) 
     return starts
 
 
-def _best_ib(ops: ArrayOps, p: np.ndarray, beta: float, starts, tol: float, max_iter: int) -> IBPoint:
+def _best_ib(ops, p: np.ndarray, beta: float, starts, tol: float, max_iter: int) -> IBPoint:
     p_dev = ops.asarray(p)
     best = None
     for enc in starts:
-        sol = solvers.solve_ib(ops, p_dev, beta, ops.asarray(_log(enc)), tol=tol, max_iter=max_iter)
+        sol = _ba_plain.solve_ib(ops, p_dev, beta, ops.asarray(_log(enc)), tol=tol, max_iter=max_iter)
         if best is None or sol.lagrangian < best.lagrangian:
             best = sol
     enc = np.exp(ops.to_numpy(best.log_enc))

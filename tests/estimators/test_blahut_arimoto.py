@@ -364,13 +364,13 @@ def test_ib_curve_shapes():
 
 
 # --------------------------------------------------------------------------
-# the support-restricted slope solver (estimators._ba_slopes)
+# the Newton solver, its float32 screen and the backends
 
 
 def _ops():
-    from estimators._ba_backend import array_ops
+    from estimators._ba_arrays import get_backend
 
-    return array_ops("numpy")
+    return get_backend("numpy")
 
 
 @settings(max_examples=60)
@@ -382,16 +382,15 @@ def _ops():
 )
 def test_float32_screen_bounds_the_exact_c(data, log_beta, earlier, log_w_scale):
     """The float32 bound is >= the float64 c for kernel rows computed at this or any smaller slope."""
-    from estimators._ba_slopes import RDSlopes
+    from estimators._ba_screen import Float32Rows
 
     d = data.draw(distortion_matrices(max_rows=9, max_cols=9, max_value=data.draw(st.sampled_from([1e-3, 1.0, 50.0]))))
     p = data.draw(pmfs(size=d.shape[0]))
     w = np.exp(log_w_scale) * np.asarray(data.draw(st.lists(st.floats(0.0, 1.0), min_size=d.shape[0], max_size=d.shape[0])))
     beta = math.exp(log_beta)
-    slopes = RDSlopes(_ops(), p, d)
-    rows = np.arange(d.shape[1])
-    slopes._refresh(rows, beta * earlier)
-    bound = slopes._bound(slopes.ops.sum_rows32(slopes.k32, slopes.ops.float32(w)), float(w.sum()))
+    xp = _ops()
+    rows = Float32Rows.of(xp, xp.asarray((d - d.min(axis=1, keepdims=True)).T)).at(np.arange(d.shape[1]), beta * earlier)
+    bound = rows.bound(xp.sum_rows32(rows.k32, xp.float32(w)), float(w.sum()))
     exact = np.exp(-beta * (d - d.min(axis=1, keepdims=True))).T @ w
     assert np.all(bound >= exact)
     if earlier == 1.0 and w.sum() > 1e-20:  # fresh rows: the bound is tight to the rounding allowance
@@ -400,10 +399,10 @@ def test_float32_screen_bounds_the_exact_c(data, log_beta, earlier, log_w_scale)
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_float32_exp_is_as_accurate_as_the_screen_assumes(backend):
-    from estimators._ba_backend import array_ops
-    from estimators._ba_slopes import F32_EXP_ULPS, U32
+    from estimators._ba_arrays import get_backend
+    from estimators._ba_screen import F32_EXP_ULPS, U32
 
-    ops = array_ops(backend)
+    ops = get_backend(backend)
     x = np.linspace(-88.0, 0.0, 1_000_001, dtype=np.float32)
     got = ops.to_numpy(ops.exp(ops.float32(ops.asarray(x))))
     exact = np.exp(x.astype(np.float64))
@@ -412,13 +411,15 @@ def test_float32_exp_is_as_accurate_as_the_screen_assumes(backend):
 
 def test_slopes_back_and_forth_match_fresh_points():
     """A root search visits slopes out of order; float32 rows of larger slopes are recomputed first."""
-    from estimators._ba_slopes import RDSlopes
+    from estimators._ba_objectives import RDProblem
+    from estimators.blahut_arimoto import NewtonOptions, _first_start, _slope_point
 
     rng = np.random.default_rng(7)
     p, d = rng.dirichlet(np.ones(40)), rng.random((40, 60))
-    slopes = RDSlopes(_ops(), p, d)
+    problem, start, opt = RDProblem.of(_ops(), p, d), None, NewtonOptions()
     for beta in (60.0, 4.0, 300.0, 20.0, 20.5):
-        sol = slopes.solve(beta, 1e-12, 10_000)
+        start = _first_start(problem, beta, None, opt) if start is None else start
+        sol, start = _slope_point(problem, p, d, beta, start, 1e-12, 10_000, opt)
         ref = rate_distortion(p, d, beta, tol=1e-12)
         assert sol.gap <= 1e-12
         assert sol.rate == pytest.approx(ref.rate, abs=1e-9)
@@ -448,18 +449,18 @@ def test_badly_scaled_entering_column_is_revived():
 
 @pytest.mark.parametrize("enter_min", [1, 32])
 @pytest.mark.parametrize("beta", [1.0, 30.0, 2000.0])
-def test_first_slope_from_the_best_vertex_matches_a_uniform_start(monkeypatch, enter_min, beta):
+def test_first_slope_from_the_best_vertex_matches_a_uniform_start(enter_min, beta):
     """No ``init``: the first slope starts from one column (uniform where that could underflow a row),
     and columns join a few at a time; the certified optimum is the same as from the uniform pmf."""
-    from estimators import _ba_slopes
+    from estimators.blahut_arimoto import NewtonOptions
 
-    monkeypatch.setattr(_ba_slopes, "ENTER_MIN", enter_min)
+    options = NewtonOptions(enter_min=enter_min)
     rng = np.random.default_rng(11)
     p, d = rng.dirichlet(np.ones(150)), rng.random((150, 120))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        vertex = rate_distortion(p, d, beta, tol=1e-11)
-        uniform = rate_distortion(p, d, beta, tol=1e-11, init=np.full(120, 1 / 120))
+        vertex = rate_distortion(p, d, beta, tol=1e-11, options=options)
+        uniform = rate_distortion(p, d, beta, tol=1e-11, init=np.full(120, 1 / 120), options=options)
     assert vertex.converged and uniform.converged
     def lagrangian(pt):
         return pt.rate + beta * pt.distortion
@@ -483,18 +484,18 @@ def test_nearly_identical_columns_do_not_stall_the_model():
     assert pt.rate + 0.01 * pt.distortion == pytest.approx(ref.rate + 0.01 * ref.distortion, abs=2e-9)
 
 
-def test_badly_scaled_model_falls_back_instead_of_dividing_by_zero(monkeypatch):
+def test_badly_scaled_model_falls_back_instead_of_dividing_by_zero():
     """Found by a stress run: a start whose (Kq)(x) reach e^-500 made the Hessian's weights overflow
     (ZeroDivisionError in the active-set pass); such a model is now declined and a fallback step taken."""
-    from estimators import _ba_slopes
+    from estimators.blahut_arimoto import NewtonOptions
 
-    monkeypatch.setattr(_ba_slopes, "VERTEX_ARG_MAX", 1e4)  # force the one-column start however large beta
+    options = NewtonOptions(vertex_arg_max=1e4)  # force the one-column start however large beta
     rng = np.random.default_rng(40)
     p, d = rng.dirichlet(np.ones(49)), rng.random((49, 32))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        pt = rate_distortion(p, d, 524.0, tol=1e-10)
-        ref = rate_distortion(p, d, 524.0, tol=1e-10, init=np.full(32, 1 / 32))
+        pt = rate_distortion(p, d, 524.0, tol=1e-10, options=options)
+        ref = rate_distortion(p, d, 524.0, tol=1e-10, init=np.full(32, 1 / 32), options=options)
     assert pt.converged
     assert pt.rate + 524.0 * pt.distortion == pytest.approx(ref.rate + 524.0 * ref.distortion, abs=2e-9)
 
@@ -531,14 +532,15 @@ def _ulps(got, want):
     return np.max(np.abs(got - want) / np.spacing(np.abs(want)))
 
 
-def test_numpy_kernels_through_torch_match_numpy():
-    """Large float64 arrays go through torch's vectorised exp, log and xlogy: within 2 ulps of numpy's,
-    the same at the special values, and small arrays are numpy's own."""
+def test_numpy_backend_kernels_are_numpys_and_never_import_torch():
+    """The numpy backend's exp, log and xlogy on large float64 arrays: within 2 ulps of numpy's, the same
+    at the special values, small and read-only arrays numpy's own; a curve on it never imports torch."""
+    import subprocess
+    import sys
+
     from scipy import special
 
-    from estimators._ba_backend import TORCH_MIN_SIZE, array_ops
-
-    ops = array_ops("numpy")
+    ops = _ops()
     x = np.concatenate([np.linspace(-745.2, 709.7, 2_000_001), [-np.inf, 0.0, np.nan, 710.0]])
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         cases = [
@@ -546,7 +548,6 @@ def test_numpy_kernels_through_torch_match_numpy():
             (ops.log(np.abs(x)), np.log(np.abs(x))),
             (ops.xlogy(np.abs(x) % 3.0, np.abs(x)), special.xlogy(np.abs(x) % 3.0, np.abs(x))),
         ]
-    assert x.size >= TORCH_MIN_SIZE
     for got, want in cases:
         assert got.dtype == np.float64 and got.shape == x.shape
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
@@ -558,15 +559,25 @@ def test_numpy_kernels_through_torch_match_numpy():
     np.testing.assert_array_equal(ops.exp(small), np.exp(small))
     read_only = np.broadcast_to(np.linspace(-5.0, 0.0, 64), (128, 64))  # no torch warning (warnings are errors)
     np.testing.assert_allclose(ops.exp(read_only), np.exp(read_only), rtol=4e-16)
+    code = (
+        "import sys, numpy as np\n"
+        "from estimators import channel_capacity, distortion_rate, rd_curve\n"
+        "rng = np.random.default_rng(0)\n"
+        "p, d = rng.dirichlet(np.ones(300)), rng.random((300, 300))\n"
+        "rd_curve(p, d, [1.0, 100.0]); distortion_rate(p, d, 0.5); channel_capacity(rng.dirichlet(np.ones(9), 9))\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_float32_gram_is_accurate_and_declines_rows_it_cannot_resolve(backend):
     """The float32 Hessian Gram: each entry within float32 rounding of the float64 one, relative to the
     diagonal; a row of weight 1e-30 relative to the rest (its diagonal entry would round away) gets float64."""
-    from estimators._ba_backend import array_ops
+    from estimators._ba_arrays import get_backend
 
-    ops = array_ops(backend)
+    ops = get_backend(backend)
     rng = np.random.default_rng(5)
     g = np.exp(-40.0 * rng.random((60, 300)))
     w = np.exp(rng.uniform(-20.0, 0.0, 300))
@@ -585,30 +596,28 @@ def test_float32_gram_is_accurate_and_declines_rows_it_cannot_resolve(backend):
 
 
 def test_block_steps_reach_the_optimum_of_full_steps(monkeypatch):
-    """Late Newton steps on the few coordinates still off (RDSlopes._block_step) are taken, and the curve
+    """Late Newton steps on the few coordinates still off (_ba_newton._block_step) are taken, and the curve
     equals the one of full steps only, within the tolerance."""
-    from estimators import _ba_slopes
+    from estimators import _ba_newton
 
     rng = np.random.default_rng(2)
     p = rng.dirichlet(np.ones(120))
     d = rng.random((120, 150))
     betas = np.geomspace(1.0, 500.0, 25)
     taken = []
-    block_step = _ba_slopes.RDSlopes._block_step
+    block_step = _ba_newton._block_step
 
-    def counted(self, *args):
-        out = block_step(self, *args)
+    def counted(*args):
+        out = block_step(*args)
         taken.append(out is not None)
         return out
 
-    monkeypatch.setattr(_ba_slopes.RDSlopes, "_block_step", counted)
+    monkeypatch.setattr(_ba_newton, "_block_step", counted)
     for tol in (1e-2, 1e-8):
         taken.clear()
         blocks = rd_curve(p, d, betas, tol=tol)
         assert sum(taken) >= 3
-        with monkeypatch.context() as m:
-            m.setattr(_ba_slopes, "BLOCK_GAP", -1.0)
-            full = rd_curve(p, d, betas, tol=tol)
+        full = rd_curve(p, d, betas, tol=tol, options=_ba_newton.NewtonOptions(block_gap=-1.0))
         assert blocks.converged.all() and full.converged.all()
         lag_blocks = blocks.rates + betas * blocks.distortions
         lag_full = full.rates + betas * full.distortions
@@ -633,7 +642,7 @@ def test_masses_serving_rows_below_float_resolution_of_f_are_revived(seed, index
 def test_solve_of_a_non_finite_system_is_non_finite_on_both_backends():
     """An overflowed Newton system: numpy's solve returns NaN, and torch's must not fall through to
     LAPACK's least squares, which rejects it (it crashed the torch D_min end point of seed 7, problem 276)."""
-    from estimators._ba_backend import array_ops
+    from estimators._ba_arrays import get_backend as array_ops
 
     a = np.array([[np.nan, 1.0], [1.0, 2.0]])
     b = np.ones((2, 2))

@@ -179,7 +179,7 @@ def pools_in_call(monkeypatch):
 
     for name in ("_slope_point", "_best_ib", "_min_distortion_point"):
         monkeypatch.setattr(ba, name, spy(getattr(ba, name)))
-    monkeypatch.setattr(ba.solvers, "solve_capacity", spy(ba.solvers.solve_capacity))
+    monkeypatch.setattr(ba._ba_rounds, "solve_capacity", spy(ba._ba_rounds.solve_capacity))
     return seen
 
 
@@ -229,7 +229,7 @@ def test_ba_function_restores_the_pools_on_error(three_threads, monkeypatch):
         assert _all_at(_pools(), 1)
         raise FloatingPointError("injected")
 
-    monkeypatch.setattr(ba.solvers, "solve_capacity", fail)
+    monkeypatch.setattr(ba._ba_rounds, "solve_capacity", fail)
     with pytest.raises(FloatingPointError):
         channel_capacity([[0.9, 0.1], [0.1, 0.9]], threads=1)
     with pytest.raises(ValueError, match="backend"):
@@ -298,19 +298,19 @@ def test_the_thread_scope_does_not_import_torch():
 
 
 def test_torch_imported_by_the_kernels_inside_a_call_is_held_and_restored():
-    """A fresh process: the numpy path's kernels import torch mid-call; its threads are held from then on."""
+    """A fresh process: the torch backend imports torch mid-call; its threads are held from then on."""
     code = (
         "import sys, numpy as np\n"
-        "from estimators import _ba_backend as be, rd_curve\n"
+        "from estimators import _ba_arrays as be, rd_curve\n"
         "assert 'torch' not in sys.modules\n"
-        "seen, real = [], be.ArrayOps.gram\n"
+        "seen, real = [], be.TorchBackend.gram\n"
         "def gram(self, *a, **k):\n"
         "    out = real(self, *a, **k)\n"
         "    seen.append(sys.modules['torch'].get_num_threads() if 'torch' in sys.modules else None)\n"
         "    return out\n"
-        "be.ArrayOps.gram = gram\n"
+        "be.TorchBackend.gram = gram\n"
         "rng = np.random.default_rng(0)\n"
-        "rd_curve(rng.dirichlet(np.ones(30)), rng.random((30, 30)), [1.0, 10.0], threads=1)\n"
+        "rd_curve(rng.dirichlet(np.ones(30)), rng.random((30, 30)), [1.0, 10.0], threads=1, backend='torch')\n"
         "import torch\n"
         "print(sorted(set(seen)), torch.get_num_threads())\n"
     )

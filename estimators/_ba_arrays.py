@@ -1,0 +1,329 @@
+"""The array operations of the Blahut-Arimoto solvers: one class per array library.
+
+The solvers are written once against these methods, so ``backend="numpy"`` and
+``backend="torch"`` run the same arithmetic in the same order (after POT's
+``ot/backend.py``). Arrays are float64 (float32 only where a method says so);
+:class:`TorchBackend` keeps them on its ``device``. :class:`NumpyBackend` never
+imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import special
+from scipy.linalg import blas, lapack
+
+from estimators._threads import torch_imported
+
+BACKENDS = ("numpy", "torch")
+#: The float32 Gram of ``gram(single=True)`` drops entries below this (relative to the largest weight), so
+#: that no operand or product is subnormal (``2^-126`` is ``1.2e-38``), ...
+GRAM32_ENTRY_MIN = 2e-19
+#: ... and is declined unless every diagonal entry exceeds this: then each row loses at most
+#: ``sqrt(512) * 2e-19 / 1e-8 = 5e-10`` of its norm (``n = 512``; ``1e-7`` at ``n = 10^7``).
+GRAM32_DIAG_MIN = 1e-16
+
+
+class NumpyBackend:
+    """numpy and scipy (BLAS ``syrk``/``symv``, LAPACK Cholesky); Gram results hold their upper triangle."""
+
+    name = "numpy"
+    device = None
+
+    def asarray(self, x):
+        return np.asarray(x, dtype=np.float64)
+
+    def to_numpy(self, a) -> np.ndarray:
+        return np.array(a, dtype=np.float64)
+
+    def index(self, idx):
+        return np.asarray(idx, dtype=np.int64)
+
+    def index_numpy(self, idx) -> np.ndarray:
+        return np.asarray(idx, dtype=np.int64)
+
+    def float32(self, a):
+        return a.astype(np.float32)
+
+    def from_float32(self, a):
+        return a.astype(np.float64)
+
+    exp = staticmethod(np.exp)
+    where = staticmethod(np.where)
+    xlogy = staticmethod(special.xlogy)
+
+    def log(self, a):
+        """Natural log with ``log 0 = -inf`` and no warning."""
+        with np.errstate(divide="ignore"):
+            return np.log(a)
+
+    def logsumexp(self, a, axis: int | None = None):
+        """``log(sum(exp(a)))`` along ``axis`` (all of ``a`` when ``None``); ``-inf`` rows stay ``-inf``."""
+        top = np.max(a, axis=axis, keepdims=True)
+        top = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(divide="ignore"):
+            out = np.log(np.sum(np.exp(a - top), axis=axis, keepdims=True)) + top
+        return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
+
+    def amax(self, a, axis: int | None = None, keepdims: bool = False):
+        return np.max(a, axis=axis, keepdims=keepdims)
+
+    def all(self, a) -> bool:
+        return bool(np.all(a))
+
+    def any(self, a) -> bool:
+        return bool(np.any(a))
+
+    def sum(self, a, axis: int | None = None):
+        return np.sum(a, axis=axis)
+
+    def maximum(self, a, value: float):
+        return np.maximum(a, value)
+
+    def argsort(self, a):
+        return np.argsort(a, kind="stable")
+
+    def argmax(self, a) -> int:
+        return int(np.argmax(a))
+
+    def full(self, n: int, value: float):
+        return np.full(n, value, dtype=np.float64)
+
+    def zeros(self, *shape: int):
+        return np.zeros(shape)
+
+    def eye(self, n: int):
+        return np.eye(n)
+
+    def arange(self, n: int):
+        return np.arange(n)
+
+    def concat(self, arrays):
+        return np.concatenate(arrays)
+
+    def stack(self, arrays, axis: int = 0):
+        return np.stack(arrays, axis=axis)
+
+    def nonzero(self, mask):
+        return np.flatnonzero(mask)
+
+    def mask(self, n: int, idx):
+        out = np.zeros(n, dtype=bool)
+        out[idx] = True
+        return out
+
+    def sum_rows32(self, k32, w32):
+        """``k32 @ w32`` in float32."""
+        return k32 @ w32
+
+    def gram(self, g, weights, single: bool = False):
+        """``(g w) @ (g w).T`` for non-negative ``g`` (s, n), weights ``w`` (n,); upper triangle only.
+
+        ``single``: the products in float32 (twice the speed), ``w`` scaled to
+        a largest entry of 1 and entries of ``g w`` below ``GRAM32_ENTRY_MIN``
+        set to zero (subnormal operands would slow the multiply several-fold);
+        float64 where some diagonal entry falls below ``GRAM32_DIAG_MIN``. Each
+        row then loses at most ``sqrt(n) GRAM32_ENTRY_MIN / sqrt(GRAM32_DIAG_MIN)``
+        of its norm, below float32's own rounding.
+        """
+        top = float(np.max(weights))
+        if single and 0.0 < top < math.inf:
+            g32 = np.multiply(g, weights / top, dtype=np.float32)
+            g32[g32 < GRAM32_ENTRY_MIN] = 0.0
+            h32 = blas.ssyrk(1.0, g32.T, trans=1)
+            if float(np.min(np.diagonal(h32))) > GRAM32_DIAG_MIN:
+                return np.multiply(h32, top * top, dtype=np.float64)
+        return blas.dsyrk(1.0, (g * weights[None, :]).T, trans=1)
+
+    def symv(self, h, x):
+        """``h @ x`` for a :meth:`gram` result ``h``."""
+        return blas.dsymv(1.0, h, x, lower=0)
+
+    def diagonal(self, h):
+        return np.diagonal(h)
+
+    def add_to_diagonal_(self, h, value) -> None:
+        h.flat[:: h.shape[0] + 1] += value
+
+    def submatrix(self, h, idx):
+        """``h[idx][:, idx]`` for sorted ``idx`` (keeps a :meth:`gram` upper triangle valid)."""
+        return h[np.ix_(idx, idx)]
+
+    def cholesky(self, h):
+        """A Cholesky factor of the :meth:`gram`-like ``h``, or ``None`` where it is not positive definite."""
+        fac, info = lapack.dpotrf(h, lower=0, clean=0)
+        return fac if info == 0 else None
+
+    def cholesky_apply(self, factor, b):
+        return lapack.dpotrs(factor, b, lower=0)[0]
+
+    def solve(self, a, b):
+        """Solve ``a x = b``; least squares when ``a`` is singular."""
+        try:
+            return np.linalg.solve(a, b)
+        except np.linalg.LinAlgError:
+            return np.linalg.lstsq(a, b, rcond=None)[0]
+
+
+@dataclass(frozen=True)
+class TorchBackend:
+    """torch in float64 on ``device`` (CPU or CUDA); arrays become numpy only at the boundary."""
+
+    torch: Any
+    device: Any
+    name = "torch"
+
+    def asarray(self, x):
+        return self.torch.as_tensor(np.asarray(x, dtype=np.float64), device=self.device)
+
+    def to_numpy(self, a) -> np.ndarray:
+        return a.detach().cpu().numpy().astype(np.float64)
+
+    def index(self, idx):
+        return self.torch.as_tensor(np.asarray(idx), dtype=self.torch.long, device=self.device)
+
+    def index_numpy(self, idx) -> np.ndarray:
+        return idx.cpu().numpy().astype(np.int64)
+
+    def float32(self, a):
+        return a.to(self.torch.float32)
+
+    def from_float32(self, a):
+        return a.to(self.torch.float64)
+
+    def exp(self, a):
+        return self.torch.exp(a)
+
+    def log(self, a):
+        return self.torch.log(a)
+
+    def xlogy(self, x, y):
+        return self.torch.xlogy(x, y)
+
+    def where(self, cond, a, b):
+        t = self.torch
+        a = a if t.is_tensor(a) else t.tensor(a, dtype=t.float64, device=self.device)
+        b = b if t.is_tensor(b) else t.tensor(b, dtype=t.float64, device=self.device)
+        return t.where(cond, a, b)
+
+    def logsumexp(self, a, axis: int | None = None):
+        return self.torch.logsumexp(a.reshape(-1), 0) if axis is None else self.torch.logsumexp(a, axis)
+
+    def amax(self, a, axis: int | None = None, keepdims: bool = False):
+        return self.torch.amax(a) if axis is None else self.torch.amax(a, dim=axis, keepdim=keepdims)
+
+    def all(self, a) -> bool:
+        return bool(a.all())
+
+    def any(self, a) -> bool:
+        return bool(a.any())
+
+    def sum(self, a, axis: int | None = None):
+        return a.sum() if axis is None else a.sum(axis)
+
+    def maximum(self, a, value: float):
+        return self.torch.clamp(a, min=value)
+
+    def argsort(self, a):
+        return self.torch.argsort(a, stable=True)
+
+    def argmax(self, a) -> int:
+        return int(self.torch.argmax(a))
+
+    def full(self, n: int, value: float):
+        return self.torch.full((n,), value, dtype=self.torch.float64, device=self.device)
+
+    def zeros(self, *shape: int):
+        return self.torch.zeros(shape, dtype=self.torch.float64, device=self.device)
+
+    def eye(self, n: int):
+        return self.torch.eye(n, dtype=self.torch.float64, device=self.device)
+
+    def arange(self, n: int):
+        return self.torch.arange(n, device=self.device)
+
+    def concat(self, arrays):
+        return self.torch.cat(arrays)
+
+    def stack(self, arrays, axis: int = 0):
+        return self.torch.stack(arrays, dim=axis)
+
+    def nonzero(self, mask):
+        return self.torch.nonzero(mask).reshape(-1)
+
+    def mask(self, n: int, idx):
+        out = self.torch.zeros(n, dtype=self.torch.bool, device=self.device)
+        out[idx] = True
+        return out
+
+    def sum_rows32(self, k32, w32):
+        """``k32 @ w32`` in float32, as a plain sum of products (no reduced-precision matmul mode)."""
+        return (k32 * w32[None, :]).sum(1)
+
+    def gram(self, g, weights, single: bool = False):
+        """As :meth:`NumpyBackend.gram`, the full matrix."""
+        t = self.torch
+        top = float(t.amax(weights))
+        if single and 0.0 < top < math.inf:
+            g32 = (g * (weights / top)[None, :]).to(t.float32)
+            t.nn.functional.threshold_(g32, GRAM32_ENTRY_MIN, 0.0)
+            h32 = g32 @ g32.T
+            if float(t.amin(h32.diagonal())) > GRAM32_DIAG_MIN:
+                return h32.to(t.float64) * (top * top)
+        gw = g * weights[None, :]
+        return gw @ gw.T
+
+    def symv(self, h, x):
+        return h @ x
+
+    def diagonal(self, h):
+        return h.diagonal()
+
+    def add_to_diagonal_(self, h, value) -> None:
+        h.diagonal().add_(value)
+
+    def submatrix(self, h, idx):
+        return h[idx][:, idx]
+
+    def cholesky(self, h):
+        fac, info = self.torch.linalg.cholesky_ex(h)
+        return fac if int(info) == 0 else None
+
+    def cholesky_apply(self, factor, b):
+        return self.torch.cholesky_solve(b, factor)
+
+    def solve(self, a, b):
+        """Solve ``a x = b``; least squares when ``a`` is singular; a non-finite system gives non-finite ``x``."""
+        t = self.torch
+        x, info = t.linalg.solve_ex(a, b)
+        finite = bool(t.isfinite(a).all()) and bool(t.isfinite(b).all())  # LAPACK's lstsq rejects the others
+        if finite and (int(info) != 0 or not bool(t.isfinite(x).all())):
+            x = t.linalg.lstsq(a.cpu(), b.cpu()).solution.to(a.device)
+        return x
+
+
+Backend = NumpyBackend | TorchBackend
+
+
+def get_backend(backend: str, device=None) -> Backend:
+    """Validate ``backend``/``device`` and return the backend object; torch is imported only for ``"torch"``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "numpy":
+        if device not in (None, "cpu"):
+            raise ValueError(f"device must be None or 'cpu' with backend='numpy', got {device!r}")
+        return NumpyBackend()
+    import torch
+
+    torch_imported()  # an open thread scope (estimators._threads) now holds torch's threads too
+    try:
+        dev = torch.device("cpu" if device is None else device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device is not a torch device: {device!r} ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} requested but CUDA is not available")
+    return TorchBackend(torch, dev)

@@ -1,0 +1,498 @@
+r"""One active-set Newton (mix-SQP) solver for :math:`\min_q F(q) = -\sum_x p(x) \ln (Kq)(x)` over pmfs ``q``.
+
+Every Newton solve of the Blahut-Arimoto family is this program: rate-distortion
+at a slope (``K = exp(-beta d)``, row-rescaled) and its ``D_min`` end point (a
+0/1 kernel). The solver sees the program only through an objective
+(:class:`estimators._ba_objectives.KernelObjective`): kernel rows of the
+support, ``c = -grad F``, the Hessian's Gram weights, the screen of the columns
+off the support, and the certificate ``ln max c`` (Blahut's bound: ``q`` is
+optimal when every ``c <= 1``).
+
+Each step is sequential quadratic programming [1]_: Newton's model of ``F`` on
+the support, minimised over the simplex by primal-dual active-set passes [2]_
+(a primal active-set method where those cycle), then an Armijo search along the
+segment to the model's minimiser. Columns whose ``c`` exceeds one join the
+support, at most ``max(enter_min, |support|)`` at a time, most violated first.
+Where the model fails (no descent: a badly scaled entering column can round its
+step to zero) a Blahut-Arimoto step ``q c`` is taken, or, where the largest
+``c`` sits on a zero mass, a step to the minimum of ``F`` towards that vertex,
+located from the sign of ``F``'s derivative (it resolves rows of mass ``1e-25``
+that move ``F`` below its float resolution). Far from the optimum the
+Blahut-Arimoto step is also tried beside Newton's and a crawling step may be
+lengthened; late, Newton steps are taken on the block of coordinates still off.
+The solver declines (``None``) where some ``(Kq)(x)`` underflows or the gap
+stalls; the caller then starts again elsewhere. The certificate does not depend
+on how ``q`` was found.
+
+References
+----------
+.. [1] Y. Kim, P. Carbonetto, M. Stephens, M. Anitescu, "A fast algorithm for
+   maximum likelihood estimation of mixture proportions using sequential
+   quadratic programming", J. Comput. Graph. Stat. 29(2), 2020.
+.. [2] M. Hintermüller, K. Ito, K. Kunisch, "The primal-dual active set
+   strategy as a semismooth Newton method", SIAM J. Optim. 13(3), 2002.
+.. [3] J. Nocedal, S. J. Wright, *Numerical Optimization*, 2nd ed., Springer 2006, Algorithm 16.3.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class NewtonOptions:
+    """Knobs of the Newton solvers of the Blahut-Arimoto family; the defaults are what the stress tests certify with.
+
+    The mix-SQP solver of this module:
+
+    Attributes
+    ----------
+    qp_passes : int
+        Primal-dual active-set passes per quadratic model.
+    schur_fraction : int
+        A pass refactors the free block once more than ``1/schur_fraction`` of the coordinates are fixed.
+    ridge : float
+        Each diagonal entry of the Hessian grows by this fraction of itself (plus ``1e-300``): relative to
+        each entry, as the diagonal can span 20 decades (a mass of ``1e-19`` serving a row alone).
+    ba_gap : float
+        Above this certified gap (nats) each step also tries the Blahut-Arimoto step.
+    crawl, crawl_gap_min : float
+        Steps that shrink the gap by less than the factor ``crawl``, while it is above ``crawl_gap_min``,
+        are crawling: the next step may be lengthened. Below, ``F``'s slope along a step is rounding noise.
+    stall_steps, end_point_stall_steps : int
+        A start whose gap has not halved in this many steps is abandoned (seen where rows of mass ``1e-50``
+        are served ``1e-80`` and the support's Hessian spans 100 decades); at the ``D_min`` end point
+        (masses of ``1e-15`` serving rows alone, ~80 steps) the second.
+    enter_min : int
+        Columns allowed to join the support in one step: the ``max(enter_min, |support|)`` largest ``c``.
+    vertex_arg_max : float
+        A first slope starts from the best single column when ``beta`` times its largest distortion excess
+        stays below this (every ``(Kq)(x) >= e^-30``), else from the uniform pmf.
+    gram32_gap : float
+        Above this gap the Hessian's Gram is formed in float32 (Newton converges as fast there).
+    block_gap, block_fraction : float, int
+        Below ``block_gap`` a step may be taken on the coordinates with ``|ln c| > max(tol, gap^2) / 4``
+        alone, when they are at most ``1/block_fraction`` of the support.
+    z_floor, end_point_z_floor : float
+        Rows whose ``(Kq)(x)`` fall below this make the solver decline; at the ``D_min`` end point none
+        (its kernel is at least ``e^-708`` everywhere, so no row reaches 0, and rows of mass ``1e-27``
+        served ``1e-300`` while a step drops their columns are revived through their ``c``).
+    kernel_arg_min : float
+        Smallest exponent of the float64 kernel (``exp(-708)`` is still normal).
+
+    The log-domain Newton rounds (:mod:`estimators._ba_rounds`: capacity, and
+    rate-distortion where this solver declines):
+
+    capacity_warmup : int
+        Plain steps before the capacity rounds: none (the uniform input is interior; on random
+        256 x 256 channels the rounds alone were 1.6x faster than after 30 plain steps).
+    fallback_warmup, end_point_warmup, end_point_iter : int
+        Plain steps before the rounds where they take a slope over (from its warm start), and at the
+        ``D_min`` end point (from the uniform pmf, at most ``end_point_iter`` iterations there).
+    support_log_cutoff : float
+        Coordinates below ``exp(-support_log_cutoff)`` times the largest leave a round's support.
+    reentry_mass, newton_reentry_mass : float
+        Mass mixed into every coordinate when the rounds stall and fall back to plain steps; mass
+        (relative to the largest) given to a violator re-admitted to a round's support.
+    fallback_steps : int
+        Plain steps taken when a round made no progress.
+    keep_positive_floor : float
+        Relative mass below which an input that alone reaches some output may still leave the support.
+    """
+
+    qp_passes: int = 8
+    schur_fraction: int = 8
+    ridge: float = 1e-13
+    ba_gap: float = 1.0
+    crawl: float = 0.3
+    crawl_gap_min: float = 1e-6
+    stall_steps: int = 30
+    enter_min: int = 32
+    vertex_arg_max: float = 30.0
+    gram32_gap: float = 1e-4
+    block_gap: float = 0.3
+    block_fraction: int = 2
+    z_floor: float = 1e-250
+    end_point_z_floor: float = 0.0
+    end_point_stall_steps: int = 100
+    kernel_arg_min: float = -708.0
+    capacity_warmup: int = 0
+    fallback_warmup: int = 2
+    end_point_warmup: int = 30
+    end_point_iter: int = 200
+    support_log_cutoff: float = 40.0
+    reentry_mass: float = 1e-3
+    newton_reentry_mass: float = 1e-12
+    fallback_steps: int = 200
+    keep_positive_floor: float = 1e-30
+
+
+@dataclass(frozen=True)
+class Solution:
+    """What :func:`solve` found: support ``idx``, masses ``q`` and the quantities at ``q`` (backend arrays)."""
+
+    idx: Any
+    q: Any
+    ks: Any  # kernel rows of the support, (s, n)
+    z: Any  # Kq, (n,)
+    c: Any  # c on the support
+    gap: float  # ln max c over every column (bounded above off the support)
+    iterations: int
+    screen: Any  # the objective's screen state after the solve
+
+
+def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> Solution | None:
+    """Minimise ``obj``'s ``F`` from the support ``idx`` with masses ``q``; ``None`` on underflow or a stall."""
+    xp, opt = obj.xp, options
+    ks = obj.rows(idx)
+    screen = obj.screen
+    it, last_gap, best_gap, best_at, last_block = 0, math.inf, math.inf, 0, False
+    while True:
+        z = q @ ks
+        if not bool((z > opt.z_floor).all()):
+            return None
+        c = obj.ascent(ks, z)
+        out_max, entering, screen = obj.outside(screen, idx, z, tol, max(opt.enter_min, idx.shape[0]))
+        gap = math.log(max(float(xp.amax(c)), out_max))
+        if gap <= tol or it >= max_iter:
+            return Solution(idx, q, ks, z, c, gap, it, screen)
+        if gap < 0.5 * best_gap:
+            best_gap, best_at = gap, it
+        elif it - best_at >= opt.stall_steps:
+            return None
+        if entering is not None:
+            new, k_new, c_new = entering
+            idx, ks = xp.concat([idx, new]), xp.concat([ks, k_new])
+            q, c = xp.concat([q, xp.zeros(new.shape[0])]), xp.concat([c, c_new])
+        crawling = it > 0 and gap > max(opt.crawl * last_gap, opt.crawl_gap_min)
+        step = None  # a block step, unless the last one did not shrink the gap (below crawl_gap_min too)
+        if not crawling and gap <= opt.block_gap and not (last_block and gap > opt.crawl * last_gap):
+            step = _block_step(obj, ks, z, c, q, 0.25 * max(tol, gap * gap), opt)
+        last_block = step is not None
+        q, keep = _step(obj, ks, z, c, q, gap, crawling, opt) if step is None else step
+        last_gap = gap
+        if keep is not None:
+            idx, q, ks = idx[keep], q[keep], ks[keep]
+        it += 1
+
+
+def _step(obj, ks, z, c, q, gap: float, crawling: bool, opt: NewtonOptions):
+    """One safeguarded SQP step; the new ``q`` and the indices to keep (``None``: all).
+
+    Far from the optimum (``gap > ba_gap``) the Blahut-Arimoto step ``q c`` is
+    tried as well and the lower ``F`` kept: where some ``(Kq)(x)`` is orders of
+    magnitude too small, Newton's model of ``-ln`` only doubles it per step,
+    while ``q c`` scales the masses serving it by their ``c``.
+    """
+    xp = obj.xp
+    h = obj.hessian(ks, z, single=gap > opt.gram32_gap and not crawling)
+    x = _model_minimiser(xp, h, c, q, opt)
+    top = xp.argmax(c)
+    if float(q[top]) == 0 and (x is None or float(x[top]) == 0):
+        return _vertex_step(obj, ks, q, top)
+    delta = None if x is None else x - q
+    slope = math.inf if delta is None else -float(xp.sum(c * delta))
+    if not slope < 0:
+        if float(q[top]) > 0:  # the Blahut-Arimoto step q -> q c, a descent direction
+            x = q * c
+            delta = x / xp.sum(x) - q
+        else:  # towards the vertex of the largest c (Frank-Wolfe): revives a zero mass
+            delta = -q
+            delta[top] += 1.0
+        slope = -float(xp.sum(c * delta))
+    f = obj.value(z)
+    t, q_t, z_t, f_t, _ = _armijo(obj, ks, q, delta, f, slope, mass=False, t_min=1e-12, z_floor=opt.z_floor)
+    if crawling and t == 1.0:
+        t = _extend(obj, ks, q, delta, z_t, slope, opt.z_floor)
+        if t > 1.0:
+            q_t = q + t * delta
+            q_t = xp.where(q_t > 0, q_t, 0.0)
+            f_t = obj.value(q_t @ ks)
+    total = float(xp.sum(q_t))
+    q_t = q_t / total
+    if gap > opt.ba_gap:
+        q_ba = q * c
+        q_ba = q_ba / xp.sum(q_ba)
+        z_ba = q_ba @ ks
+        # only when clearly lower: it keeps entering columns at zero, and a tie would cycle them
+        f_ba = obj.value(z_ba)
+        if f_ba < f_t + math.log(total) - 1e-12 * (1.0 + abs(f)) and bool((z_ba > opt.z_floor).all()):
+            q_t = q_ba
+        if crawling:  # a mass orders of magnitude short may serve rows below F's resolution
+            return _vertex_step(obj, ks, q_t, top)
+    return _kept(xp, q_t)
+
+
+def _block_step(obj, ks, z, c, q, threshold: float, opt: NewtonOptions):
+    """A Newton step on the few coordinates whose ``c`` is off, or ``None`` where none is cheap.
+
+    Late in a slope the gap sits on a few coordinates ``A``. Newton's model of
+    ``G(q) = F(q) + sum q`` (minimised over ``q >= 0`` at the same pmf, as
+    ``F(tq) = F(q) - ln t``) over ``A`` alone costs ``n |A|^2`` instead of
+    ``n s^2``; the block's mass may change, so a short mass can grow from
+    donors outside it; the result is renormalised (which lowers ``G``).
+    """
+    xp = obj.xp
+    s = q.shape[0]
+    log_c = xp.log(c)
+    block = xp.nonzero((log_c > threshold) | (log_c < -threshold))
+    if block.shape[0] == 0 or block.shape[0] * opt.block_fraction > s:
+        return None
+    qb, g = q[block], c[block] - 1.0
+    h = obj.hessian(ks[block], z, single=False)
+    if h is None:
+        return None
+    xp.add_to_diagonal_(h, opt.ridge * xp.diagonal(h) + 1e-300)
+    x = _bound_qp(xp, h, g + xp.symv(h, qb), opt.qp_passes)
+    if x is None:
+        return None
+    delta = xp.zeros(s)
+    delta[block] = x - qb
+    slope = -float(xp.sum(g * (x - qb)))
+    if not slope < 0:
+        return None
+    f = obj.value(z) + 1.0
+    _, q_t, _, _, accepted = _armijo(obj, ks, q, delta, f, slope, mass=True, t_min=1e-6, z_floor=opt.z_floor)
+    return _kept(xp, q_t / xp.sum(q_t)) if accepted else None
+
+
+def _armijo(obj, ks, q, delta, f: float, slope: float, *, mass: bool, t_min: float, z_floor: float):
+    """Backtracking from ``t = 1`` along ``delta``: ``(t, q_t, z_t, f_t, accepted)``.
+
+    ``f_t`` is ``F(q_t)``, plus ``sum q_t`` where ``mass`` (the ``G`` of
+    :func:`_block_step`); accepted where it falls by Armijo's amount and no row
+    underflows. The rounding allowance lets quadratic convergence finish below
+    the float resolution of ``F``. Below ``t_min`` the last point tried is
+    returned, not accepted.
+    """
+    xp = obj.xp
+    t = 1.0
+    while True:
+        q_t = q + t * delta
+        q_t = xp.where(q_t > 0, q_t, 0.0)
+        z_t = q_t @ ks
+        f_t = obj.value(z_t) + (float(xp.sum(q_t)) if mass else 0.0)
+        if f_t <= f + 1e-4 * t * slope + 8e-16 * (1.0 + abs(f)) and bool((z_t > z_floor).all()):
+            return t, q_t, z_t, f_t, True
+        if t < t_min:
+            return t, q_t, z_t, f_t, False
+        t *= 0.5
+
+
+def _kept(xp, q):
+    """``q`` and the indices of its positive entries (``None``: all are)."""
+    live = q > 0
+    return q, (None if bool(live.all()) else xp.nonzero(live))
+
+
+def _vertex_step(obj, ks, q, j: int):
+    """``q -> (1 - t) q + t e_j``, ``t`` minimising ``F`` on that segment, ``j`` of the largest ``c``.
+
+    For a mass that Newton's model leaves at zero or grows only a few times per
+    step while ``c`` is far above 1: rows of mass ``1e-25`` served ``1e-53``
+    give it a ``c`` of ``1e37`` but move ``F`` below its float resolution.
+    ``t`` comes from the sign of ``F``'s derivative along the segment, which
+    sees them (bisection, geometric over orders of magnitude).
+    """
+    xp = obj.xp
+    t = segment_minimum(xp.to_numpy(obj.p), xp.to_numpy(q @ ks), xp.to_numpy(ks[j]))
+    q_t = (1.0 - t) * q
+    q_t[j] += t
+    return _kept(xp, q_t)
+
+
+def segment_minimum(w: np.ndarray, z: np.ndarray, col: np.ndarray) -> float:
+    r"""The minimiser ``t`` of :math:`\phi(t) = -\sum_x w(x) \ln((1 - t) z_x + t k_x)` on ``[0, 1]``.
+
+    Located from the sign of ``phi'``: bisection, geometric while the bracket
+    spans orders of magnitude. ``1`` where ``phi`` falls all the way,
+    ``1e-300`` where it does not fall.
+    """
+
+    def slope(t: float) -> float:
+        return float(np.sum(w * (z - col) / ((1.0 - t) * z + t * col)))
+
+    if slope(1.0 - 1e-15) <= 0.0:  # the column serves every row: all mass there
+        return 1.0
+    lo, hi = 1e-300, 1.0
+    if slope(lo) >= 0.0:
+        return lo
+    for _ in range(80):
+        mid = math.sqrt(lo * hi) if hi > 4.0 * lo else 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if slope(mid) < 0.0 else (lo, mid)
+        if hi - lo <= 1e-3 * lo:
+            break
+    return lo
+
+
+def _extend(obj, ks, q, delta, z_1, slope: float, z_floor: float) -> float:
+    """The step length past ``1`` along ``delta`` while ``F`` keeps falling steeply, else ``1``.
+
+    Newton's model of ``-ln`` only doubles a mass that is orders of magnitude
+    short, and ``F`` may change too little to compare in floating point; its
+    derivative along ``delta`` does not. Where at ``t = 1`` it is still below a
+    quarter of its value at 0, the step doubles while the segment stays in the
+    simplex and the derivative stays negative (``F`` convex).
+    """
+    xp = obj.xp
+
+    def derivative(z_t) -> float:
+        return -float(xp.sum(obj.ascent(ks, z_t) * delta))
+
+    if not derivative(z_1) < 0.25 * slope:
+        return 1.0
+    t = 1.0
+    while t < 2.0**60:
+        q_t = q + 2.0 * t * delta
+        if not bool((q_t >= 0).all()):
+            break
+        z_t = q_t @ ks
+        if not (bool((z_t > z_floor).all()) and derivative(z_t) < 0):
+            break
+        t *= 2.0
+    return t
+
+
+# --------------------------------------------------------------------------
+# the quadratic model over the simplex
+
+
+def _model_minimiser(xp, h, c, q, opt: NewtonOptions):
+    r"""Minimiser over the simplex of Newton's model :math:`\tfrac12 (x-q)^\top H (x-q) - c^\top (x-q)`, or ``None``.
+
+    KKT: :math:`Hx = r - \nu 1 + \mu`, ``r = c + Hq``, ``sum x = 1``,
+    ``x, mu >= 0``, ``mu x = 0``. Each primal-dual pass fixes a set ``B`` at
+    zero and solves for the rest through one Cholesky factor of ``H``: with
+    ``Y = H^{-1} [r, 1, e_B]``, the ``|B| + 1`` conditions ``x_B = 0``,
+    ``sum x = 1`` fix ``(nu, mu_B)``.
+    """
+    if h is None:  # weights p/z^2 beyond float range: no usable model
+        return None
+    xp.add_to_diagonal_(h, opt.ridge * xp.diagonal(h) + 1e-300)
+    factor = xp.cholesky(h)
+    if factor is None:
+        return None
+    r = c + xp.symv(h, q)
+    s = q.shape[0]
+    base = xp.cholesky_apply(factor, xp.stack([r, xp.full(s, 1.0)], axis=1))
+    fixed = xp.index(np.zeros(0, dtype=np.int64))
+    # a model scaled beyond float range overflows somewhere in the passes: declined below, not warned
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(opt.qp_passes):
+            x, mu = _pass(xp, h, r, factor, base, fixed, opt.schur_fraction)
+            if x is None:
+                return None
+            # keep fixed where the multiplier is >= 0, fix the free coordinates that went negative
+            now_fixed = xp.nonzero((xp.mask(s, fixed) & ~xp.mask(s, fixed[mu < 0])) | (x < 0))
+            if now_fixed.shape[0] == fixed.shape[0] and bool((now_fixed == fixed).all()):
+                break
+            if now_fixed.shape[0] >= s:
+                break
+            fixed = now_fixed
+        else:  # the passes cycle (an ill-conditioned model): the primal active-set method cannot
+            x = _primal_active_set(xp, h, r, factor, base, q, opt.schur_fraction)
+            if x is None:
+                return None
+    total = float(xp.sum(xp.where(x > 0, x, 0.0)))
+    if not (math.isfinite(float(xp.sum(x))) and 0 < total < math.inf):
+        return None
+    return xp.where(x > 0, x, 0.0) / total
+
+
+def _primal_active_set(xp, h, r, factor, base, q, schur_fraction: int):
+    """The model's minimiser by the primal active-set method [3]_ from the feasible ``q``, or ``None``.
+
+    One coordinate fixed per blocked step, the one of most negative multiplier
+    freed per unblocked one: the model decreases at every step and no working
+    set repeats (slower than the primal-dual passes, but no cycling).
+    """
+    s = q.shape[0]
+    x, fixed = q, xp.nonzero(q <= 0)
+    for _ in range(4 * s + 8):
+        y, mu = _pass(xp, h, r, factor, base, fixed, schur_fraction)
+        if y is None:
+            return None
+        step = y - x
+        down = ~xp.mask(s, fixed) & (step < 0) & (y < 0)
+        if not bool(down.any()):  # y is feasible: optimal unless a multiplier says release
+            x = y
+            if mu.shape[0] == 0 or float(xp.amax(-mu)) <= 0:
+                return x
+            release = xp.argmax(-mu)
+            fixed = xp.concat([fixed[:release], fixed[release + 1:]])
+            continue
+        # the largest step keeping x >= 0; the coordinate that blocks it joins the fixed set
+        ratios = xp.where(down, -x / xp.where(down, step, -1.0), math.inf)
+        block = xp.argmax(-ratios)
+        x = x + float(ratios[block]) * step
+        x[block] = 0.0
+        fixed = xp.nonzero(xp.mask(s, fixed) | xp.mask(s, xp.index(np.array([block]))))
+    return None
+
+
+def _pass(xp, h, r, factor, base, fixed, schur_fraction: int):
+    """One active-set pass: ``x`` with ``x[fixed] = 0`` and ``sum x = 1``, and the multipliers of ``fixed``.
+
+    Few fixed coordinates: through the factor of the whole ``H`` (``|B|`` more
+    triangular solves and a ``|B| + 1`` system). Many: a new factor of the free block.
+    """
+    s, b = r.shape[0], fixed.shape[0]
+    if b == 0:
+        nu = _ratio(float(xp.sum(base[:, 0])) - 1.0, float(xp.sum(base[:, 1])))
+        return (None, None) if nu is None else (base[:, 0] - nu * base[:, 1], fixed[:0])
+    if schur_fraction * b > s:
+        free = xp.nonzero(~xp.mask(s, fixed))
+        factor_free = xp.cholesky(xp.submatrix(h, free))
+        if factor_free is None:
+            return None, None
+        y = xp.cholesky_apply(factor_free, xp.stack([r[free], xp.full(free.shape[0], 1.0)], axis=1))
+        nu = _ratio(float(xp.sum(y[:, 0])) - 1.0, float(xp.sum(y[:, 1])))
+        if nu is None:
+            return None, None
+        x = xp.zeros(s)
+        x[free] = y[:, 0] - nu * y[:, 1]
+        return x, (xp.symv(h, x) - r + nu)[fixed]
+    unit = xp.zeros(s, b)
+    unit[fixed, xp.arange(b)] = 1.0
+    y_b = xp.cholesky_apply(factor, unit)  # (s, b)
+    system = xp.zeros(b + 1, b + 1)  # unknowns (nu, mu): rows x_B = 0 and sum x = 1
+    system[:b, 0] = -base[fixed, 1]
+    system[:b, 1:] = y_b[fixed]
+    system[b, 0] = -xp.sum(base[:, 1])
+    system[b, 1:] = xp.sum(y_b, axis=0)
+    rhs = xp.concat([-base[fixed, 0], xp.full(1, 1.0 - float(xp.sum(base[:, 0])))])
+    sol = xp.solve(system, rhs)
+    nu, mu = sol[0], sol[1:]
+    x = base[:, 0] - nu * base[:, 1] + y_b @ mu
+    x[fixed] = 0.0
+    return x, mu
+
+
+def _bound_qp(xp, h, r, passes: int):
+    """``argmin 1/2 x'Hx - r'x`` over ``x >= 0`` by primal-dual active-set passes, or ``None``."""
+    s = r.shape[0]
+    fixed = xp.index(np.zeros(0, dtype=np.int64))
+    for _ in range(passes):
+        free = xp.nonzero(~xp.mask(s, fixed))
+        x = xp.zeros(s)
+        if free.shape[0]:
+            factor = xp.cholesky(xp.submatrix(h, free))
+            if factor is None:
+                return None
+            x[free] = xp.cholesky_apply(factor, r[free][:, None])[:, 0]
+        mu = (xp.symv(h, x) - r)[fixed]
+        now_fixed = xp.nonzero((xp.mask(s, fixed) & ~xp.mask(s, fixed[mu < 0])) | (x < 0))
+        if now_fixed.shape[0] == fixed.shape[0] and bool((now_fixed == fixed).all()):
+            return xp.where(x > 0, x, 0.0)
+        fixed = now_fixed
+    return None
+
+
+def _ratio(a: float, b: float) -> float | None:
+    """``a / b``, or ``None`` where that is not a finite number (a Hessian too badly scaled for its model)."""
+    out = a / b if b != 0.0 else math.inf
+    return out if math.isfinite(out) else None
