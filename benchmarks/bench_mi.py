@@ -12,11 +12,10 @@ wall time of each and the ratio, timed in one run.
 (a2) ``ksg_mi`` with x and y both d-dimensional (d = 1..10) against scikit-learn's
 KSG code path (``feature_selection._mutual_info._compute_mi_cc``: a chebyshev
 ``NearestNeighbors`` query, then ``KDTree`` count-only range queries; it takes
-1-D variables only, so its steps are run here on the d-dimensional arrays) and
-against this project before the range counts moved to scikit-learn's KD-tree
-(scipy ``cKDTree.query_ball_point``, swapped in for the run). All three see the
-same standardised, jittered samples; the counts (and so the estimates) of all
-three are checked identical, and the marginal range counts are timed alone too.
+1-D variables only, so its steps are run here on the d-dimensional arrays), and
+the strict range counts of x alone against scikit-learn's count query. Both see
+the same standardised samples; counts and estimates are checked identical. Each
+time is the median of alternating runs (ours first, then theirs first, ...).
 
 (b) Bias and spread of every variational method of ``estimators.estimate_mi``
 (same critic, batch 128, the same step budget and no early stopping for all) and
@@ -26,7 +25,7 @@ x, y in R^20, true MI 2..10 nats) and on the known-MI tasks of
 and MI-preserving transforms of them). Each cell is ``mean +- std`` over seeds;
 the truth is in its own column.
 
-Timings on a shared machine are noisy; the ratios of (a) come from one run.
+Timings on a shared machine are noisy; the ratios of (a) and (a2) come from one run.
 """
 
 from __future__ import annotations
@@ -62,6 +61,7 @@ class Settings:
     task_seeds: tuple[int, ...]
     ksg_staircase_n: int
     dims_cases: tuple[tuple[int, int], ...] = ()
+    dims_repeats: int = 3
 
 
 FULL = Settings(
@@ -83,6 +83,7 @@ QUICK = Settings(
     task_seeds=(0,),
     ksg_staircase_n=1_000,
     dims_cases=tuple((5_000, d) for d in (1, 2, 5, 10)),
+    dims_repeats=1,
 )
 
 
@@ -128,33 +129,38 @@ def format_timing(rows) -> str:
     return "\n".join(lines)
 
 
-def _ckdtree_counts(points, radius, workers):
-    """The range counts before (scipy's inclusive ball count at nextafter(r, 0), queried in tree order)."""
-    from scipy.spatial import cKDTree
-
-    tree = cKDTree(points)
-    order = tree.indices
-    counts = np.empty(points.shape[0], dtype=np.int64)
-    counts[order] = tree.query_ball_point(points[order], np.nextafter(radius[order], 0.0), p=np.inf,
-                                          return_length=True, workers=workers)
-    return counts - 1
-
-
 def _sklearn_ksg_path(x, y, k):
     """scikit-learn's ``_compute_mi_cc`` steps on d-dimensional x and y (its own code takes 1-D only)."""
     from scipy.special import digamma
-    from sklearn.neighbors import KDTree, NearestNeighbors
+    from sklearn.neighbors import NearestNeighbors
 
     n = x.shape[0]
     nn = NearestNeighbors(metric="chebyshev", n_neighbors=k).fit(np.hstack([x, y]))
     radius = np.nextafter(nn.kneighbors()[0][:, -1], 0)
-    nx = np.array(KDTree(x, metric="chebyshev").query_radius(x, radius, count_only=True)) - 1.0
-    ny = np.array(KDTree(y, metric="chebyshev").query_radius(y, radius, count_only=True)) - 1.0
+    nx, ny = _sklearn_counts(x, radius), _sklearn_counts(y, radius)
     return max(0.0, digamma(n) + digamma(k) - np.mean(digamma(nx + 1)) - np.mean(digamma(ny + 1)))
 
 
-def ksg_dims_timing(cases) -> list[dict]:
-    """``ksg_mi`` now, before (cKDTree range counts) and scikit-learn's KSG path, d-dim x and y, one run."""
+def _sklearn_counts(points, inner_radius):
+    """scikit-learn's strict range counts as ``_compute_mi_cc`` makes them (KDTree count query at nextafter(r, 0))."""
+    from sklearn.neighbors import KDTree
+
+    return np.array(KDTree(points, metric="chebyshev").query_radius(points, inner_radius, count_only=True)) - 1.0
+
+
+def _alternating(a, b, repeats):
+    """Median seconds of ``a`` and ``b``, run alternately (``a b``, ``b a``, ...) ``repeats`` times each."""
+    times: dict = {0: [], 1: []}
+    values = {}
+    for r in range(repeats):
+        for which in ((0, 1) if r % 2 == 0 else (1, 0)):
+            values[which], t = _timed((a, b)[which])
+            times[which].append(t)
+    return values[0], float(np.median(times[0])), values[1], float(np.median(times[1]))
+
+
+def ksg_dims_timing(cases, repeats) -> list[dict]:
+    """``ksg_mi`` against scikit-learn's KSG path, and the range counts alone, d-dim x and y, alternating."""
     from estimators import knn
     from estimators.testing import gaussian_with_mi
 
@@ -163,45 +169,31 @@ def ksg_dims_timing(cases) -> list[dict]:
         x, y = gaussian_with_mi(1.0, d).sample(n, seed=d)
         rng = np.random.default_rng(0)
         xs, ys = knn._prepare(x, "x", True, 1e-10, rng), knn._prepare(y, "y", True, 1e-10, rng)
-        ours, t_ours = _timed(lambda: knn.ksg_mi(xs, ys, k=3, jitter=0.0))
-        current = knn._count_kdtree
-        knn._count_kdtree = _ckdtree_counts  # the old range counts, for this one call
-        try:
-            before, t_before = _timed(lambda: knn.ksg_mi(xs, ys, k=3, jitter=0.0))
-        finally:
-            knn._count_kdtree = current
-        theirs, t_theirs = _timed(lambda: _sklearn_ksg_path(xs, ys, 3))
+        ours, t_ours, theirs, t_theirs = _alternating(lambda: knn.ksg_mi(xs, ys, k=3, jitter=0.0),
+                                                      lambda: _sklearn_ksg_path(xs, ys, 3), repeats)
         radius = knn._kth_neighbour_distance(np.hstack([xs, ys]), 3, np.inf, 1)
-        if d > 1:
-            now_counts, t_count_now = _timed(lambda: knn._count_kdtree(xs, radius, 1))
-            old_counts, t_count_old = _timed(lambda: _ckdtree_counts(xs, radius, 1))
-            same_counts = bool(np.array_equal(now_counts, old_counts))
-        else:
-            now_counts, t_count_now = _timed(lambda: knn._count_sorted(xs[:, 0], radius))
-            old_counts, t_count_old = now_counts, math.nan  # 1-D: binary search, before and now
-            same_counts = bool(np.array_equal(now_counts, knn._count_kdtree(xs, radius, 1)))
-        rows.append(dict(n=n, d=d, ours_s=t_ours, before_s=t_before, sklearn_s=t_theirs,
-                         count_now_s=t_count_now, count_before_s=t_count_old, same_counts=same_counts,
-                         same_estimates=bool(ours == before and abs(ours - theirs) <= 1e-9 * max(1.0, ours)),
-                         ours=ours, truth=1.0))
-        print(f"  n={n:,} d={d}: ksg_mi {t_ours:.2f} s (before {t_before:.2f} s), scikit-learn path "
-              f"{t_theirs:.2f} s", file=sys.stderr)
+        c_ours, t_c_ours, c_theirs, t_c_theirs = _alternating(
+            lambda: knn._count_strictly_within(xs, radius, 1), lambda: _sklearn_counts(xs, np.nextafter(radius, 0)),
+            repeats)
+        rows.append(dict(n=n, d=d, ours_s=t_ours, sklearn_s=t_theirs, count_ours_s=t_c_ours,
+                         count_sklearn_s=t_c_theirs, same_counts=bool(np.array_equal(c_ours, c_theirs)),
+                         same_estimates=bool(abs(ours - theirs) <= 1e-9 * max(1.0, ours)), ours=ours, truth=1.0))
+        print(f"  n={n:,} d={d}: ksg_mi {t_ours:.2f} s, scikit-learn path {t_theirs:.2f} s; counts {t_c_ours:.2f} "
+              f"vs {t_c_theirs:.2f} s", file=sys.stderr)
     return rows
 
 
 def format_dims(rows) -> str:
     lines = [
-        "| n | d_x = d_y | ksg_mi (s) | before (s) | sklearn path (s) | sklearn / ksg_mi | sklearn / before "
-        "| range count now (s) | range count before (s) | same counts | same estimate | ksg_mi (nats) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
+        "| n | d_x = d_y | ksg_mi (s) | sklearn path (s) | sklearn / ksg_mi | range counts (s) | sklearn counts (s) "
+        "| sklearn / ours (counts) | same counts | same estimate | ksg_mi (nats) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
     ]
     for r in rows:
-        before_count = "1-D: sorted" if math.isnan(r["count_before_s"]) else f"{r['count_before_s']:.2f}"
         lines.append(
-            f"| {r['n']:,} | {r['d']} | {r['ours_s']:.2f} | {r['before_s']:.2f} | {r['sklearn_s']:.2f} "
-            f"| {r['sklearn_s'] / r['ours_s']:.2f}x | {r['sklearn_s'] / r['before_s']:.2f}x "
-            f"| {r['count_now_s']:.2f} | {before_count} | {r['same_counts']} | {r['same_estimates']} "
-            f"| {r['ours']:.4f} |"
+            f"| {r['n']:,} | {r['d']} | {r['ours_s']:.2f} | {r['sklearn_s']:.2f} | {r['sklearn_s'] / r['ours_s']:.2f}x "
+            f"| {r['count_ours_s']:.2f} | {r['count_sklearn_s']:.2f} | {r['count_sklearn_s'] / r['count_ours_s']:.2f}x "
+            f"| {r['same_counts']} | {r['same_estimates']} | {r['ours']:.4f} |"
         )
     return "\n".join(lines)
 
@@ -314,9 +306,10 @@ def main(argv=None) -> int:
         print(format_timing(payload["timing"]), flush=True)
 
     if "dims" in args.sections:
-        print("\n## (a2) KSG with d-dimensional x and y (Gaussian, I = 1 nat, k = 3): ksg_mi now, before "
-              "(cKDTree range counts) and scikit-learn's KSG path\n")
-        payload["dims"] = ksg_dims_timing(settings.dims_cases)
+        print(f"\n## (a2) KSG with d-dimensional x and y (Gaussian, I = 1 nat, k = 3): ksg_mi (workers=1) and "
+              f"scikit-learn's KSG path (its default threads), and the strict range counts of x alone; medians of "
+              f"{settings.dims_repeats} alternating runs\n")
+        payload["dims"] = ksg_dims_timing(settings.dims_cases, settings.dims_repeats)
         print(format_dims(payload["dims"]), flush=True)
 
     staircase = [gaussian_with_mi(mi, 20, name=f"staircase d=20, I={mi:g}") for mi in settings.staircase]
