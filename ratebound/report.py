@@ -48,7 +48,7 @@ from functools import cached_property
 import numpy as np
 
 from estimators._validation import positive_float, positive_int, probability
-from estimators.discrete import label_entropy
+from estimators.discrete import kl_divergence, label_entropy
 from ratebound.ecmi import Supersample, ecmi_bounds
 from ratebound.generalization import (
     cmi_bound,
@@ -508,9 +508,8 @@ def _per_run_risk(g: _Group, name: str, needs, reason: str, bound_of, assumption
 
 def _uniform_prior_kl(posterior) -> float:
     """KL(Q || uniform) = ln K - H(Q) in nats."""
-    q = np.asarray(posterior)
-    nz = q[q > 0]
-    return max(math.log(q.size) + float((nz * np.log(nz)).sum()), 0.0)
+    q = np.asarray(posterior, dtype=float)
+    return kl_divergence(q, np.full(q.size, 1.0 / q.size))
 
 
 def _kl(g: _Group):
