@@ -245,3 +245,16 @@ def test_held_out_set_bound_of_a_single_run_is_a_certificate():
     assert row.kind == "certificate" and row.target == "risk"
     assert row.value == pytest.approx(kl_inverse(0.1, math.log(20) / 1000))
     assert 0.1 < row.value < 0.13
+
+
+def test_pac_bayes_row_is_kl_bound_at_ln_k_minus_the_posterior_entropy():
+    from ratebound.generalization import kl_bound
+
+    q = (0.5, 0.25, 0.25, 0.0)
+    runs = [RunRecord(run_id=str(i), n_train=200, bank_size=4, train_loss=0.1, loss_range=(0.0, 1.0), posterior=q)
+            for i in range(2)]
+    (rep,) = bound_report(runs)
+    row = {b.name: b for b in rep.bounds}["pac-bayes-kl (posterior, uniform prior)"]
+    kl = math.log(4) - (0.5 * math.log(2) + 0.5 * math.log(4))  # ln K - H(Q)
+    assert row.terms["mean KL(Q||P)"] == pytest.approx(kl, rel=1e-12)
+    assert row.value == pytest.approx(kl_bound(0.1, kl, 200, delta=0.05), rel=1e-9)
