@@ -277,21 +277,33 @@ def _variance_minimum(info: np.ndarray, var: np.ndarray) -> np.ndarray:
     r""":math:`\min_{\lambda>0} (I + (\cosh\lambda - 1)V)/\lambda`, elementwise, capped at :math:`\sqrt V`.
 
     The minimiser solves :math:`g(\lambda) = \lambda\sinh\lambda - \cosh\lambda + 1
-    = I/V`, where the value is :math:`V\sinh\lambda`; :math:`g` is increasing and
-    convex with :math:`g(\lambda) \ge \lambda^2/2`, so Newton from
-    :math:`\sqrt{2I/V}` (at or right of the root) decreases monotonically onto it.
+    = I/V` (where the value is :math:`V\sinh\lambda`); :math:`g` is increasing and
+    convex with :math:`g(\lambda) \ge \lambda^2/2` and :math:`g(\lambda) \ge
+    (\lambda - 1)e^\lambda/2`, so Newton from the smaller of :math:`\sqrt{2I/V}` and
+    :math:`1 + \ln(2I/V)` (both at or right of the root; the second keeps
+    :math:`\cosh` finite for any ratio) decreases monotonically onto it. The
+    value returned is the objective at the final :math:`\lambda`: an upper bound
+    on the minimum whatever the iteration reached.
     """
     out = np.zeros(np.broadcast(info, var).shape)
     live = (info > 0.0) & (var > 0.0)
     i, v = np.broadcast_to(info, out.shape)[live], np.broadcast_to(var, out.shape)[live]
-    r = i / v
+    with np.errstate(over="ignore"):
+        r = i / v
+    beyond = ~np.isfinite(r)  # V below ~1e-308 I: the cap sqrt(V) is the smaller
+    r[beyond] = 1.0
     lam = np.sqrt(2.0 * r)
+    big = r > 1.0
+    lam[big] = np.minimum(lam[big], 1.0 + np.log(2.0 * r[big]))
+    def cosh_m1(x):  # cosh(x) - 1 without cancellation at small x
+        return 2.0 * np.sinh(0.5 * x) ** 2
+
     for _ in range(200):
-        step = (lam * np.sinh(lam) - np.cosh(lam) + 1.0 - r) / (lam * np.cosh(lam))
+        step = (lam * np.sinh(lam) - cosh_m1(lam) - r) / (lam * np.cosh(lam))
         lam = lam - step
         if np.all(np.abs(step) <= 1e-14 * lam):
             break
-    out[live] = np.minimum(v * np.sinh(lam), np.sqrt(v))
+    out[live] = np.where(beyond, np.sqrt(v), np.minimum((i + cosh_m1(lam) * v) / lam, np.sqrt(v)))
     return out
 
 
@@ -332,26 +344,39 @@ def variance_cmi_bound(ldcmi, variance) -> float:
 def _linear_minimum(risk: np.ndarray, info: np.ndarray) -> np.ndarray:
     r""":math:`\min_{0<\lambda<\ln 2} (\mu(\lambda) t + I)/\lambda`, elementwise, capped at 1.
 
-    With :math:`s = 2 - e^\lambda` the stationarity condition
-    :math:`\lambda\mu' - \mu = I/t` reads :math:`h(s) = (2 - s)\ln(2 - s)/s + \ln s
-    = I/t`, decreasing in :math:`s \in (0, 1)`; the value there is
-    :math:`t(2 - s)/s`. Bisection on :math:`\ln s` (the root can lie within
-    :math:`10^{-300}` of 0 when :math:`t \ll I`).
+    The objective is unimodal in :math:`\lambda` (its derivative has the sign of
+    :math:`t(\lambda\mu' - \mu) - I`, and :math:`\lambda\mu' - \mu` increases from
+    0 to infinity), so a golden-section search on :math:`\ln\lambda` finds it,
+    from :math:`10^{-300}` (the minimiser is about :math:`\sqrt{I/t}` when
+    :math:`I \ll t`) to the last float below :math:`\ln 2` (about :math:`I/\ln 2`
+    when :math:`t \ll I`), with :math:`\mu = -\mathrm{log1p}(-\mathrm{expm1}(\lambda))`
+    accurate at both ends. The value returned is the objective at a feasible
+    :math:`\lambda`, so it is an upper bound on the minimum in any case.
     """
     t, i = np.broadcast_arrays(np.atleast_1d(np.asarray(risk, dtype=float)),
                                np.atleast_1d(np.asarray(info, dtype=float)))
     out = np.minimum(np.where(t > 0.0, t, i / LN2), 1.0)  # I = 0: the training risk; t = 0: I / ln 2
     live = (t > 0.0) & (i > 0.0)
-    tl, r = t[live], i[live] / t[live]
-    lo = np.full(r.shape, math.log(1e-300))  # ln s: h(e^lo) > r for every representable r
-    hi = np.zeros(r.shape)  # s = 1: h = 0 < r
-    for _ in range(120):
-        mid = 0.5 * (lo + hi)
-        s = np.exp(mid)
-        above = (2.0 - s) * np.log(2.0 - s) / s + mid > r
-        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-    s = np.exp(0.5 * (lo + hi))
-    out[live] = np.minimum(tl * (2.0 - s) / s, 1.0)
+    tl, il = t[live], i[live]
+
+    def objective(x):
+        lam = np.exp(x)
+        return (-np.log1p(-np.expm1(lam)) * tl + il) / lam
+
+    lo = np.full(tl.shape, math.log(1e-300))
+    hi = np.full(tl.shape, math.log(np.nextafter(LN2, 0.0)))
+    golden = (math.sqrt(5.0) - 1.0) / 2.0
+    a, b = hi - golden * (hi - lo), lo + golden * (hi - lo)
+    fa, fb = objective(a), objective(b)
+    for _ in range(100):  # the bracket shrinks to ~1e-18 in ln(lambda): below float resolution
+        left = fa <= fb  # the minimum lies in [lo, b]: b becomes a, and a new a is taken; else the mirror
+        hi, lo = np.where(left, b, hi), np.where(left, lo, a)
+        a_new = np.where(left, hi - golden * (hi - lo), b)
+        b_new = np.where(left, a, lo + golden * (hi - lo))
+        f_new = objective(np.where(left, a_new, b_new))
+        fa, fb = np.where(left, f_new, fb), np.where(left, fa, f_new)
+        a, b = a_new, b_new
+    out[live] = np.minimum(np.minimum(fa, fb), 1.0)
     return out
 
 

@@ -280,3 +280,17 @@ def test_estimated_samplewise_bounds_stay_above_a_known_gap(masks, supersamples,
     truth = float((held_rate - base).mean())
     for b in ecmi_bounds(sups, n_boot=10):
         assert b.gap >= truth, (b.name, b.gap, truth)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("tiny", [1e-200, 1e-300, 5e-324])
+def test_fast_rate_minima_stay_finite_and_valid_at_extreme_ratios(tiny):
+    """I/V or I/t beyond float range: the variance term is its cap sqrt(V) (or the minimum), the linear one
+    tends to I / ln 2 from above; never NaN, never a warning."""
+    v = variance_cmi_bound([0.5], [tiny])
+    assert math.isfinite(v) and 0.0 < v <= math.sqrt(tiny) * (1 + 1e-12)
+    lin = linear_ecmi_bound([tiny], [0.5])
+    assert 0.5 / LN2 <= lin <= 0.5 / LN2 * (1 + 1e-9)
+    if tiny >= 1e-300:  # a normal float: the small-lambda end to full precision
+        assert variance_cmi_bound([tiny], [1.0]) == pytest.approx(math.sqrt(2 * tiny), rel=1e-6, abs=0.0)
+        assert linear_ecmi_bound([0.2], [tiny]) == pytest.approx(0.2, rel=1e-12, abs=0.0)
