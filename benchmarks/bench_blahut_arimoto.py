@@ -22,16 +22,42 @@ for R(D) against our certified lower bound. dit works in bits and with slope
 to nats. Where a peer is too slow for every slope, it is timed on an evenly
 spaced subset and its time scaled to the full curve; the table says so.
 
-Run: ``python benchmarks/bench_blahut_arimoto.py [--quick]``. Needs the
-``bench`` extra (dit, embo). BLAS and torch are held to one thread for every
-method, so that the comparison is of algorithms, not of thread pools.
+Further sections, each printed as its own table:
+
+- ``--old PATH``: this checkout against another one (the commit before a change),
+  both imported into this one process (``sys.modules`` switched between them) and
+  run alternately, ``--repeat`` times each; per task the median time ratio
+  new/old, the Newton steps (``iterations``) per curve of each, and a gate line
+  naming every task more than 10% slower.
+- ``--scale``: at 256 x 256 and 1024 x 1024 (256 only with ``--quick``), capacity
+  and one R(D) slope at equal certified accuracy (1e-6 nats): ours; dit 2.3 at the
+  least ``max_iters`` (capacity: the largest ``atol``, ``rtol=0``) that brings it
+  within 1e-6 of our certified optimum, found by doubling then bisection and timed
+  alone; the plain log-domain Blahut-Arimoto of this package (``method="plain"``,
+  vectorised, run to the same certified gap); cvxpy (Clarabel, exponential cone) on
+  the same convex program. Ratios peer/ours. Beside them, the passes per slope and
+  per capacity (issue 18; a pass is one ``exp`` of the ``n x n`` kernel and one
+  matrix-vector product, timed in the same run) for a 20-slope R(D) curve and the
+  capacity, with capacity's Newton steps.
+- ``--large``: a 20-slope R(D) curve and a capacity at 4096 x 4096 (tol 1e-6), wall
+  time and peak memory (``tracemalloc`` peak of numpy's allocations; the process's
+  peak resident set from ``getrusage`` beside it).
+
+Run: ``python benchmarks/bench_blahut_arimoto.py [--quick] [--old PATH] [--scale] [--large] [--no-peers]``.
+Needs the ``bench`` extra (dit, embo) and cvxpy. BLAS and torch are held to one
+thread for every method, so that the comparison is of algorithms, not of thread pools.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
+import resource
+import statistics
+import sys
 import time
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -215,23 +241,291 @@ def _print_table(rows: list[dict]) -> None:
         print(f"- {r['task']} vs {r['peer']}: {r['accuracy']}")
 
 
+# --------------------------------------------------------------------------
+# this checkout against another, in one process
+
+
+def load_blahut_arimoto(root: str | None):
+    """``estimators.blahut_arimoto`` imported from the checkout ``root`` (``None``: this one) as its own copy.
+
+    The package's modules are taken out of ``sys.modules`` for the import and put back after, so two
+    copies live side by side; each function keeps the module globals of its own copy.
+    """
+    own = {k: m for k, m in sys.modules.items() if k == "estimators" or k.startswith("estimators.")}
+    for k in own:
+        del sys.modules[k]
+    if root is not None:
+        sys.path.insert(0, root)
+    try:
+        return importlib.import_module("estimators.blahut_arimoto")
+    finally:
+        if root is not None:
+            sys.path.remove(root)
+        for k in [k for k in sys.modules if k == "estimators" or k.startswith("estimators.")]:
+            del sys.modules[k]
+        sys.modules.update(own)
+
+
+def comparison_tasks(quick: bool) -> list[tuple[str, object]]:
+    """``(name, run(ba) -> (certified, Newton steps))`` for every task of the old-against-new table."""
+    rng = np.random.default_rng(7)
+    tasks = []
+
+    def channel(n):
+        return rng.dirichlet(np.ones(n), size=n)
+
+    def rd_problem(n):
+        return rng.dirichlet(np.ones(n)), rng.random((n, n))
+
+    for n, tol in [(256, 1e-10), (1024, 1e-6)]:
+        w = channel(n)
+
+        def cap(ba, w=w, tol=tol):
+            res = ba.channel_capacity(w, tol=tol)
+            return res.converged, res.iterations
+
+        tasks.append((f"capacity {n}x{n} tol={tol:g}", cap))
+    for n, slopes, tol in [(512, 50, 1e-10), (512, 50, 1e-6), (1024, 20, 1e-6)]:
+        p, d = rd_problem(n)
+        betas = np.geomspace(1.0, 1000.0, slopes)
+
+        def curve(ba, p=p, d=d, betas=betas, tol=tol):
+            c = ba.rd_curve(p, d, betas, tol=tol)
+            return bool(c.converged.all()), sum(pt.iterations for pt in c.points)
+
+        tasks.append((f"R(D) {n}x{n}, {slopes} slopes, tol={tol:g}", curve))
+    p, d = rd_problem(256)
+
+    def d_of_r(ba, p=p, d=d):
+        pt = ba.distortion_rate(p, d, 1.0, tol=1e-8)
+        return pt.converged, pt.iterations
+
+    tasks.append(("D(R) 256x256, R=1, tol=1e-8", d_of_r))
+    tied_p = rng.dirichlet(np.ones(512))
+    tied_d = rng.integers(0, 3, (512, 512)).astype(float)
+
+    def d_min(ba, p=tied_p, d=tied_d):
+        pt = ba.distortion_rate(p, d, 1e6, tol=1e-9)
+        return pt.converged, pt.iterations
+
+    tasks.append(("D_min end point 512x512 tied", d_min))
+    p_xy = rng.dirichlet(np.ones(128 * 16)).reshape(128, 16)
+
+    def ib(ba, p_xy=p_xy):
+        c = ba.ib_curve(p_xy, np.linspace(0.5, 30.0, 10 if quick else 30), seed=0, restarts=0, tol=1e-7)
+        return all(pt.converged for pt in c.points), sum(pt.iterations for pt in c.points)
+
+    tasks.append(("IB 128x16 curve", ib))
+    return tasks
+
+
+def bench_old_vs_new(old_root: str, repeat: int, quick: bool) -> bool:
+    """Print the old-against-new table; ``True`` where no task is more than 10% slower."""
+    new, old = load_blahut_arimoto(None), load_blahut_arimoto(old_root)
+    print(f"old: {old.__file__}\nnew: {new.__file__}")
+    print(f"{'task':<38} {'old [s]':>9} {'new [s]':>9} {'new/old':>8} {'steps old':>10} {'steps new':>10}  certified")
+    slower = []
+    for name, run in comparison_tasks(quick):
+        times = {"old": [], "new": []}
+        steps = {}
+        for _ in range(repeat):
+            for label, ba in (("old", old), ("new", new)):  # alternating: both see the same load
+                t0 = time.perf_counter()
+                ok, steps[label] = run(ba)
+                times[label].append(time.perf_counter() - t0)
+                steps[label + "_ok"] = ok
+        t_old, t_new = statistics.median(times["old"]), statistics.median(times["new"])
+        ratio = t_new / t_old
+        if ratio > 1.10:
+            slower.append(name)
+        print(
+            f"{name:<38} {t_old:>9.4f} {t_new:>9.4f} {ratio:>8.2f} {steps['old']:>10} {steps['new']:>10}  "
+            f"{steps['old_ok']}/{steps['new_ok']}"
+        )
+    print(f"gate (no task more than 10% slower, medians of {repeat} alternated runs): "
+          + ("pass" if not slower else "FAIL: " + ", ".join(slower)))
+    return not slower
+
+
+# --------------------------------------------------------------------------
+# equal certified accuracy at scale: dit, plain Blahut-Arimoto, cvxpy
+
+
+def _pass_time(d: np.ndarray, beta: float, repeat: int = 5) -> float:
+    """Seconds of one pass: ``exp`` of the ``n x n`` kernel and one matrix-vector product (best of ``repeat``)."""
+    v = np.full(d.shape[1], 1.0 / d.shape[1])
+    return _timed(lambda: np.exp(-beta * d) @ v, repeat=repeat)[0]
+
+
+def _least(reaches, start: int, limit: int) -> int | None:
+    """The least integer ``k >= start`` with ``reaches(k)`` (monotone), by doubling then bisection; ``None``
+    beyond ``limit``."""
+    hi = start
+    while not reaches(hi):
+        hi *= 2
+        if hi > limit:
+            return None
+    lo = hi // 2 if hi > start else start - 1
+    while hi - lo > max(1, hi // 50):  # to 2%
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if reaches(mid) else (mid, hi)
+    return hi
+
+
+def _dit_capacity_at(w: np.ndarray, target: float, acc: float):
+    """dit's capacity with ``rtol=0`` at the largest ``atol = 2^-k`` whose answer is within ``acc`` of ``target``."""
+    from dit.algorithms.channelcapacity import channel_capacity as dit_capacity
+
+    def value(k):
+        return dit_capacity(w, rtol=0.0, atol=2.0**-k)[0] * LN2
+
+    k = _least(lambda k: value(k) >= target - acc, 10, 80)
+    return None if k is None else (f"atol=2^-{k}", lambda: value(k))
+
+
+def _dit_rd_at(p, d, beta: float, lower: float, acc: float, limit: int):
+    """dit's R(D) slope (one restart, the uniform start) at the least ``max_iters`` whose Lagrangian is within
+    ``acc`` of our certified lower bound ``lower``."""
+    from dit.rate_distortion.blahut_arimoto import blahut_arimoto
+
+    def lagrangian(k):
+        (r_bits, dist), _ = blahut_arimoto(p, beta / LN2, distortion=lambda _p, _q: d, max_iters=k, restarts=1)
+        return r_bits * LN2 + beta * float(dist)
+
+    k = _least(lambda k: lagrangian(k) <= lower + acc, 10, limit)
+    return None if k is None else (f"max_iters={k}", lambda: lagrangian(k))
+
+
+def _cvxpy_capacity(w: np.ndarray) -> float:
+    import cvxpy as cp
+
+    h = -np.sum(np.where(w > 0, w * np.log(np.where(w > 0, w, 1.0)), 0.0), axis=1)
+    x = cp.Variable(w.shape[0], nonneg=True)
+    prob = cp.Problem(cp.Maximize(cp.sum(cp.entr(w.T @ x)) - h @ x), [cp.sum(x) == 1])
+    prob.solve(solver="CLARABEL")
+    return float(prob.value)
+
+
+def _cvxpy_rd(p, d, beta: float) -> float:
+    """``min_q -sum_x p ln (Kq)(x) + const``: the Lagrangian ``I + beta E d`` at the optimum."""
+    import cvxpy as cp
+
+    row_min = d.min(axis=1)
+    k = np.exp(-beta * (d - row_min[:, None]))
+    q = cp.Variable(d.shape[1], nonneg=True)
+    prob = cp.Problem(cp.Minimize(-p @ cp.log(k @ q)), [cp.sum(q) == 1])
+    prob.solve(solver="CLARABEL")
+    return float(prob.value) + beta * float(p @ row_min)
+
+
+def bench_scale(sizes, *, acc: float = 1e-6, cvxpy_max: int = 1024) -> None:
+    """The equal-accuracy table at each size, and passes per slope / per capacity."""
+    from estimators import channel_capacity, rate_distortion, rd_curve
+
+    print(f"{'task':<26} {'peer':<30} {'ours [s]':>9} {'peer [s]':>9} {'peer/ours':>9}  peer off our optimum")
+    notes = []
+    for n in sizes:
+        rng = np.random.default_rng(n)
+        w = rng.dirichlet(np.ones(n), size=n)
+        p, d = rng.dirichlet(np.ones(n)), rng.random((n, n))
+        beta = 20.0
+        t_cap, cap = _timed(lambda: channel_capacity(w, tol=acc), repeat=3)
+        t_rd, pt = _timed(lambda: rate_distortion(p, d, beta, tol=acc), repeat=3)
+        lag = pt.rate + beta * pt.distortion
+        lower = lag - pt.gap
+        rows = []
+        found = _dit_capacity_at(w, cap.lower, acc)
+        if found is not None:
+            t, v = _timed(found[1])
+            rows.append(("capacity", f"dit ({found[0]})", t_cap, t, f"{cap.upper - v:.1e} below our upper"))
+        t, res = _timed(lambda: channel_capacity(w, tol=acc, method="plain", max_iter=10**6))
+        rows.append(("capacity", f"plain BA ({res.iterations} it)", t_cap, t, f"gap {res.upper - res.lower:.1e}"))
+        if n <= cvxpy_max:
+            t, v = _timed(lambda: _cvxpy_capacity(w))
+            rows.append(("capacity", "cvxpy (Clarabel)", t_cap, t, f"{cap.upper - v:+.1e} below our upper"))
+        found = _dit_rd_at(p, d, beta, lower, acc, limit=40_000)
+        if found is not None:
+            t, v = _timed(found[1])
+            rows.append((f"R(D) slope beta={beta:g}", f"dit ({found[0]})", t_rd, t, f"{v - lower:.1e} above our lower"))
+        t, ref = _timed(lambda: rate_distortion(p, d, beta, tol=acc, method="plain", max_iter=10**6))
+        rows.append((f"R(D) slope beta={beta:g}", f"plain BA ({ref.iterations} it)", t_rd, t, f"gap {ref.gap:.1e}"))
+        if n <= cvxpy_max:
+            t, v = _timed(lambda: _cvxpy_rd(p, d, beta))
+            rows.append((f"R(D) slope beta={beta:g}", "cvxpy (Clarabel)", t_rd, t, f"{v - lower:+.1e} above our lower"))
+        for task, peer, ours, t_peer, off in rows:
+            print(f"{task + f' {n}x{n}':<26} {peer:<30} {ours:>9.4f} {t_peer:>9.3f} {t_peer / ours:>8.1f}x  {off}")
+        # passes (issue 18): a 20-slope curve and the capacity, in units of one kernel pass
+        betas = np.geomspace(1.0, 1000.0, 20)
+        t_curve, curve = _timed(lambda: rd_curve(p, d, betas, tol=acc), repeat=3)
+        t_pass = _pass_time(d, beta)
+        notes.append(
+            f"n={n}: one pass {t_pass * 1e3:.3f} ms; R(D) curve (20 slopes, 1e-6) {t_curve:.3f} s = "
+            f"{t_curve / 20 / t_pass:.1f} passes and {sum(q.iterations for q in curve.points) / 20:.1f} Newton steps "
+            f"per slope; capacity {t_cap:.3f} s = {t_cap / t_pass:.0f} passes, {cap.iterations} Newton steps "
+            f"({t_cap / t_pass / max(cap.iterations, 1):.1f} passes per step)"
+        )
+    print()
+    for line in notes:
+        print("- " + line)
+
+
+def bench_large(n: int = 4096, acc: float = 1e-6) -> None:
+    """Wall time and peak memory of a 20-slope R(D) curve and a capacity at ``n x n``."""
+    from estimators import channel_capacity, rd_curve
+
+    rng = np.random.default_rng(n)
+    p, d = rng.dirichlet(np.ones(n)), rng.random((n, n))
+    w = rng.dirichlet(np.ones(n), size=n)
+    inputs_mb = (d.nbytes + w.nbytes) / 2**20
+    for name, run in [
+        (f"R(D) {n}x{n}, 20 slopes", lambda: rd_curve(p, d, np.geomspace(1.0, 1000.0, 20), tol=acc)),
+        (f"capacity {n}x{n}", lambda: channel_capacity(w, tol=acc)),
+    ]:
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        out = run()
+        t = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        ok = bool(np.all(out.converged))
+        steps = out.iterations if hasattr(out, "input_pmf") else sum(pt.iterations for pt in out.points)
+        print(f"{name:<28} {t:>8.2f} s  peak {peak:>7.0f} MiB traced (inputs {inputs_mb:.0f} MiB)  "
+              f"{steps} Newton steps  certified {ok}")
+    print(f"process peak resident set: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="time dit on fewer slopes")
+    parser.add_argument("--quick", action="store_true", help="fewer slopes and repeats, 256 only at scale")
+    parser.add_argument("--old", metavar="PATH", help="another checkout to run against, alternating")
+    parser.add_argument("--repeat", type=int, default=None, help="alternated runs per task with --old")
+    parser.add_argument("--scale", action="store_true", help="dit, plain BA and cvxpy at 256 and 1024")
+    parser.add_argument("--large", action="store_true", help="4096 x 4096 timings and peak memory")
+    parser.add_argument("--no-peers", action="store_true", help="skip the dit/embo table")
     args = parser.parse_args(argv)
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
     warnings.simplefilter("ignore", RuntimeWarning)  # dit and embo divide by zero on purpose
-    rows = []
+    ok = True
     with threadpool_limits(1):
-        rng = np.random.default_rng(0)
-        rows.append(bench_capacity(rng))
-        rows.extend(bench_rd(rng, peer_slopes=5 if args.quick else 10))
-        rows.extend(bench_ib(rng, dit_slopes=1 if args.quick else 2))
-    _print_table(rows)
-    return 0
+        if not args.no_peers:
+            rng = np.random.default_rng(0)
+            rows = [bench_capacity(rng)]
+            rows.extend(bench_rd(rng, peer_slopes=5 if args.quick else 10))
+            rows.extend(bench_ib(rng, dit_slopes=1 if args.quick else 2))
+            _print_table(rows)
+        if args.old:
+            print()
+            ok = bench_old_vs_new(args.old, args.repeat or (3 if args.quick else 5), args.quick)
+        if args.scale:
+            print()
+            bench_scale([256] if args.quick else [256, 1024])
+        if args.large:
+            print()
+            bench_large()
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

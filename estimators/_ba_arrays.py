@@ -10,6 +10,7 @@ imports torch.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 from scipy import special
 from scipy.linalg import blas, lapack
 
-from estimators._threads import torch_imported
+from estimators._threads import hold_threads, torch_imported
 
 BACKENDS = ("numpy", "torch")
 #: The float32 Gram of ``gram(single=True)`` drops entries below this (relative to the largest weight), so
@@ -26,6 +27,8 @@ GRAM32_ENTRY_MIN = 2e-19
 #: ... and is declined unless every diagonal entry exceeds this: then each row loses at most
 #: ``sqrt(512) * 2e-19 / 1e-8 = 5e-10`` of its norm (``n = 512``; ``1e-7`` at ``n = 10^7``).
 GRAM32_DIAG_MIN = 1e-16
+#: Matrices from this many rows factor and multiply on one thread (see :func:`_serial`).
+SERIAL_MIN = 128
 
 
 class NumpyBackend:
@@ -141,7 +144,8 @@ class NumpyBackend:
 
     def symv(self, h, x):
         """``h @ x`` for a :meth:`gram` result ``h``."""
-        return blas.dsymv(1.0, h, x, lower=0)
+        with _serial(h):
+            return blas.dsymv(1.0, h, x, lower=0)
 
     def diagonal(self, h):
         return np.diagonal(h)
@@ -155,11 +159,13 @@ class NumpyBackend:
 
     def cholesky(self, h):
         """A Cholesky factor of the :meth:`gram`-like ``h``, or ``None`` where it is not positive definite."""
-        fac, info = lapack.dpotrf(h, lower=0, clean=0)
+        with _serial(h):
+            fac, info = lapack.dpotrf(h, lower=0, clean=0)
         return fac if info == 0 else None
 
     def cholesky_apply(self, factor, b):
-        return lapack.dpotrs(factor, b, lower=0)[0]
+        with _serial(factor):
+            return lapack.dpotrs(factor, b, lower=0)[0]
 
     def solve(self, a, b):
         """Solve ``a x = b``; least squares when ``a`` is singular."""
@@ -167,6 +173,12 @@ class NumpyBackend:
             return np.linalg.solve(a, b)
         except np.linalg.LinAlgError:
             return np.linalg.lstsq(a, b, rcond=None)[0]
+
+
+def _serial(h):
+    """One thread for LAPACK's blocked Cholesky and BLAS ``symv`` from ``SERIAL_MIN`` rows: with more, their
+    partial sums are split by thread count, and results would depend on it (the products stay threaded)."""
+    return hold_threads(1) if h.shape[0] >= SERIAL_MIN else nullcontext()
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,25 @@
-r"""One active-set Newton (mix-SQP) solver for :math:`\min_q F(q) = -\sum_x p(x) \ln (Kq)(x)` over pmfs ``q``.
+r"""One active-set Newton (mix-SQP) solver for a convex ``F`` over pmfs ``q``, certified by its objective.
 
-Every Newton solve of the Blahut-Arimoto family is this program: rate-distortion
-at a slope (``K = exp(-beta d)``, row-rescaled) and its ``D_min`` end point (a
-0/1 kernel). The solver sees the program only through an objective
-(:class:`estimators._ba_objectives.KernelObjective`): kernel rows of the
-support, ``c = -grad F``, the Hessian's Gram weights, the screen of the columns
-off the support, and the certificate ``ln max c`` (Blahut's bound: ``q`` is
-optimal when every ``c <= 1``).
+Every Newton solve of the Blahut-Arimoto family goes through it: rate-distortion
+at a slope, :math:`F(q) = -\sum_x p(x) \ln (Kq)(x)` (``K = exp(-beta d)``,
+row-rescaled), its ``D_min`` end point (a 0/1 kernel), and channel capacity,
+``F = -I(p; W)``. The solver sees the program only through an objective
+(:mod:`estimators._ba_objectives`): kernel rows of the support with
+``z = q @ rows``, ``F`` from ``z``, ``c = -grad F`` (up to a constant), the
+Hessian's Gram, the Blahut-Arimoto step, ``F``'s slope along a segment, and the
+certificate over every coordinate, which also names the columns to enter.
 
 Each step is sequential quadratic programming [1]_: Newton's model of ``F`` on
 the support, minimised over the simplex by primal-dual active-set passes [2]_
 (a primal active-set method where those cycle), then an Armijo search along the
-segment to the model's minimiser. Columns whose ``c`` exceeds one join the
+segment to the model's minimiser. Columns the certificate finds violated join the
 support, at most ``max(enter_min, |support|)`` at a time, most violated first.
 Where the model fails (no descent: a badly scaled entering column can round its
-step to zero) a Blahut-Arimoto step ``q c`` is taken, or, where the largest
+step to zero) a Blahut-Arimoto step is taken, or, where the largest
 ``c`` sits on a zero mass, a step to the minimum of ``F`` towards that vertex,
 located from the sign of ``F``'s derivative (it resolves rows of mass ``1e-25``
-that move ``F`` below its float resolution). Far from the optimum the
+that move ``F`` below its float resolution; also where that mass is below
+``1e-30`` of the largest and the gap crawls). Far from the optimum the
 Blahut-Arimoto step is also tried beside Newton's and a crawling step may be
 lengthened; late, Newton steps are taken on the block of coordinates still off.
 The solver declines (``None``) where some ``(Kq)(x)`` underflows or the gap
@@ -46,8 +48,6 @@ import numpy as np
 @dataclass(frozen=True)
 class NewtonOptions:
     """Knobs of the Newton solvers of the Blahut-Arimoto family; the defaults are what the stress tests certify with.
-
-    The mix-SQP solver of this module:
 
     Attributes
     ----------
@@ -84,24 +84,10 @@ class NewtonOptions:
     kernel_arg_min : float
         Smallest exponent of the float64 kernel (``exp(-708)`` is still normal).
 
-    The log-domain Newton rounds (:mod:`estimators._ba_rounds`: capacity, and
-    rate-distortion where this solver declines):
-
-    capacity_warmup : int
-        Plain steps before the capacity rounds: none (the uniform input is interior; on random
-        256 x 256 channels the rounds alone were 1.6x faster than after 30 plain steps).
-    fallback_warmup, end_point_warmup, end_point_iter : int
-        Plain steps before the rounds where they take a slope over (from its warm start), and at the
-        ``D_min`` end point (from the uniform pmf, at most ``end_point_iter`` iterations there).
-    support_log_cutoff : float
-        Coordinates below ``exp(-support_log_cutoff)`` times the largest leave a round's support.
-    reentry_mass, newton_reentry_mass : float
-        Mass mixed into every coordinate when the rounds stall and fall back to plain steps; mass
-        (relative to the largest) given to a violator re-admitted to a round's support.
-    fallback_steps : int
-        Plain steps taken when a round made no progress.
-    keep_positive_floor : float
-        Relative mass below which an input that alone reaches some output may still leave the support.
+    end_point_warmup : int
+        Plain steps on the 0/1 kernel that pick the first support of the ``D_min`` end point ...
+    end_point_cutoff : float
+        ... the columns whose mass is at least this fraction of the largest.
     """
 
     qp_passes: int = 8
@@ -120,15 +106,8 @@ class NewtonOptions:
     end_point_z_floor: float = 0.0
     end_point_stall_steps: int = 100
     kernel_arg_min: float = -708.0
-    capacity_warmup: int = 0
-    fallback_warmup: int = 2
     end_point_warmup: int = 30
-    end_point_iter: int = 200
-    support_log_cutoff: float = 40.0
-    reentry_mass: float = 1e-3
-    newton_reentry_mass: float = 1e-12
-    fallback_steps: int = 200
-    keep_positive_floor: float = 1e-30
+    end_point_cutoff: float = 1e-3
 
 
 @dataclass(frozen=True)
@@ -156,8 +135,9 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
         if not bool((z > opt.z_floor).all()):
             return None
         c = obj.ascent(ks, z)
-        out_max, entering, screen = obj.outside(screen, idx, z, tol, max(opt.enter_min, idx.shape[0]))
-        gap = math.log(max(float(xp.amax(c)), out_max))
+        if not math.isfinite(float(xp.sum(c))):
+            return None
+        gap, entering, screen = obj.certificate(screen, idx, q, z, c, tol, max(opt.enter_min, idx.shape[0]))
         if gap <= tol or it >= max_iter:
             return Solution(idx, q, ks, z, c, gap, it, screen)
         if gap < 0.5 * best_gap:
@@ -170,7 +150,7 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
             q, c = xp.concat([q, xp.zeros(new.shape[0])]), xp.concat([c, c_new])
         crawling = it > 0 and gap > max(opt.crawl * last_gap, opt.crawl_gap_min)
         step = None  # a block step, unless the last one did not shrink the gap (below crawl_gap_min too)
-        if not crawling and gap <= opt.block_gap and not (last_block and gap > opt.crawl * last_gap):
+        if obj.block and not crawling and gap <= opt.block_gap and not (last_block and gap > opt.crawl * last_gap):
             step = _block_step(obj, ks, z, c, q, 0.25 * max(tol, gap * gap), opt)
         last_block = step is not None
         q, keep = _step(obj, ks, z, c, q, gap, crawling, opt) if step is None else step
@@ -197,33 +177,33 @@ def _step(obj, ks, z, c, q, gap: float, crawling: bool, opt: NewtonOptions):
     delta = None if x is None else x - q
     slope = math.inf if delta is None else -float(xp.sum(c * delta))
     if not slope < 0:
-        if float(q[top]) > 0:  # the Blahut-Arimoto step q -> q c, a descent direction
-            x = q * c
-            delta = x / xp.sum(x) - q
+        if float(q[top]) > 0:  # the Blahut-Arimoto step, a descent direction
+            delta = obj.ba_step(q, c) - q
         else:  # towards the vertex of the largest c (Frank-Wolfe): revives a zero mass
             delta = -q
             delta[top] += 1.0
         slope = -float(xp.sum(c * delta))
     f = obj.value(z)
-    t, q_t, z_t, f_t, _ = _armijo(obj, ks, q, delta, f, slope, mass=False, t_min=1e-12, z_floor=opt.z_floor)
+    t, q_t, z_t, _, _ = _armijo(obj, ks, q, delta, f, slope, mass=False, t_min=1e-12, z_floor=opt.z_floor)
     if crawling and t == 1.0:
         t = _extend(obj, ks, q, delta, z_t, slope, opt.z_floor)
         if t > 1.0:
             q_t = q + t * delta
             q_t = xp.where(q_t > 0, q_t, 0.0)
-            f_t = obj.value(q_t @ ks)
+            z_t = q_t @ ks
     total = float(xp.sum(q_t))
     q_t = q_t / total
     if gap > opt.ba_gap:
-        q_ba = q * c
-        q_ba = q_ba / xp.sum(q_ba)
+        q_ba = obj.ba_step(q, c)
         z_ba = q_ba @ ks
         # only when clearly lower: it keeps entering columns at zero, and a tie would cycle them
         f_ba = obj.value(z_ba)
-        if f_ba < f_t + math.log(total) - 1e-12 * (1.0 + abs(f)) and bool((z_ba > opt.z_floor).all()):
+        if f_ba < obj.value(z_t / total) - 1e-12 * (1.0 + abs(f)) and bool((z_ba > opt.z_floor).all()):
             q_t = q_ba
         if crawling:  # a mass orders of magnitude short may serve rows below F's resolution
             return _vertex_step(obj, ks, q_t, top)
+    elif crawling and float(q_t[top]) <= 1e-30 * float(xp.amax(q_t)):  # F's slope there is below its rounding
+        return _vertex_step(obj, ks, q_t, top)
     return _kept(xp, q_t)
 
 
@@ -295,27 +275,23 @@ def _vertex_step(obj, ks, q, j: int):
     For a mass that Newton's model leaves at zero or grows only a few times per
     step while ``c`` is far above 1: rows of mass ``1e-25`` served ``1e-53``
     give it a ``c`` of ``1e37`` but move ``F`` below its float resolution.
-    ``t`` comes from the sign of ``F``'s derivative along the segment, which
-    sees them (bisection, geometric over orders of magnitude).
+    ``t`` comes from the sign of ``F``'s derivative along the segment
+    (``obj.segment_slope``), which sees them.
     """
     xp = obj.xp
-    t = segment_minimum(xp.to_numpy(obj.p), xp.to_numpy(q @ ks), xp.to_numpy(ks[j]))
+    t = segment_minimum(obj.segment_slope(xp.to_numpy(q @ ks), xp.to_numpy(ks[j])))
     q_t = (1.0 - t) * q
     q_t[j] += t
     return _kept(xp, q_t)
 
 
-def segment_minimum(w: np.ndarray, z: np.ndarray, col: np.ndarray) -> float:
-    r"""The minimiser ``t`` of :math:`\phi(t) = -\sum_x w(x) \ln((1 - t) z_x + t k_x)` on ``[0, 1]``.
+def segment_minimum(slope) -> float:
+    """The minimiser on ``[0, 1]`` of a convex function whose derivative is ``slope(t)``.
 
-    Located from the sign of ``phi'``: bisection, geometric while the bracket
-    spans orders of magnitude. ``1`` where ``phi`` falls all the way,
+    Bisection on the sign of ``slope``, geometric while the bracket spans
+    orders of magnitude. ``1`` where the function falls all the way,
     ``1e-300`` where it does not fall.
     """
-
-    def slope(t: float) -> float:
-        return float(np.sum(w * (z - col) / ((1.0 - t) * z + t * col)))
-
     if slope(1.0 - 1e-15) <= 0.0:  # the column serves every row: all mass there
         return 1.0
     lo, hi = 1e-300, 1.0

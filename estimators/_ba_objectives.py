@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from estimators._ba_plain import LOG_ZERO
 from estimators._ba_screen import Float32Rows
 
 #: The end point's kernel is ``exp(-END_POINT_EXCESS)`` (clamped at ``e^-708``) off each row's minimisers.
@@ -72,6 +73,7 @@ class KernelObjective:
     beta: float
     screen: Float32Rows
     kernel_arg_min: float
+    block: bool = True  # F(tq) = F(q) - ln t: block steps may change the block's mass
 
     @classmethod
     def at(cls, problem: RDProblem, beta: float, screen: Float32Rows | None, kernel_arg_min: float):
@@ -111,8 +113,19 @@ class KernelObjective:
         h = self.xp.gram(ks, self.problem.sqrt_p / z, single=single)
         return h if math.isfinite(float(self.xp.amax(self.xp.diagonal(h)))) else None
 
-    def outside(self, screen: Float32Rows, idx, z, tol: float, cap: int):
-        """``(max c off the support, bounded above; entering columns or None; screen)``.
+    def ba_step(self, q, c):
+        """The Blahut-Arimoto step ``q c`` (normalised)."""
+        x = q * c
+        return x / self.xp.sum(x)
+
+    def segment_slope(self, z: np.ndarray, col: np.ndarray):
+        r"""``phi'`` of :math:`\phi(t) = -\sum_x p(x) \ln((1 - t) z_x + t k_x)` (numpy ``z`` and column ``k``)."""
+        w = self.xp.to_numpy(self.problem.p)
+        return lambda t: float(np.sum(w * (z - col) / ((1.0 - t) * z + t * col)))
+
+    def certificate(self, screen: Float32Rows, idx, q, z, c, tol: float, cap: int):
+        """``(gap, entering columns or None, screen)``: ``gap = ln max c`` over every column, bounded above
+        off the support by the float32 screen.
 
         Entering columns come as ``(indices, float64 kernel rows, c)``: those
         whose exact ``c`` exceeds ``exp(tol / 2)``, at most ``cap``, most violated first.
@@ -129,12 +142,109 @@ class KernelObjective:
             k_over = self.rows(over)
             c_over = k_over @ w
             bound[over] = c_over
-            joins = xp.nonzero(c_over > math.exp(0.5 * tol))
-            if joins.shape[0] > cap:  # the most violated first: a few cheap steps beat one on many columns
-                joins = joins[xp.argsort(-c_over[joins])[:cap]]
-            if joins.shape[0]:
-                entering = (over[joins], k_over[joins], c_over[joins])
-        return float(xp.amax(bound)), entering, screen
+            entering = _most_violated(xp, over, k_over, c_over, math.exp(0.5 * tol), cap)
+        return math.log(max(float(xp.amax(c)), float(xp.amax(bound)))), entering, screen
+
+
+def _most_violated(xp, over, rows, c_over, threshold: float, cap: int):
+    """``(indices, rows, c)`` of the columns of ``over`` whose ``c`` exceeds ``threshold``, at most ``cap`` of
+    the largest (a few cheap steps beat one on many columns); ``None`` where none does."""
+    joins = xp.nonzero(c_over > threshold)
+    if joins.shape[0] > cap:
+        joins = joins[xp.argsort(-c_over[joins])[:cap]]
+    return (over[joins], rows[joins], c_over[joins]) if joins.shape[0] else None
+
+
+@dataclass(frozen=True)
+class CapacityObjective:
+    r"""Channel capacity as the Newton solver sees it: :math:`\min_p F(p) = -I(p; W)` over input pmfs.
+
+    .. math:: F(p) = \sum_y r_y \ln r_y + \sum_x p(x) H(W_x), \qquad r = pW,
+
+    evaluated at ``p / sum p`` (the solver's line search leaves the simplex by
+    rounding). A row of the solver's kernel is ``[W_x, H(W_x)]``, so that
+    ``z = p @ rows = [r, p . H]`` carries all of ``F``. ``-grad F`` is
+    ``D(W_x || r)`` up to a constant, the Hessian ``sum_y W_x(y) W_x'(y) / r_y``,
+    and :math:`I(p; W) \le C \le \max_x D(W_x \| r)` certifies the gap [1]_.
+    Where the largest ``D`` sits on an input of no mass (an output only it
+    reaches, its optimal mass below float range), the upper end also tries
+    the output pmf mixed with a little of the mean row
+    (:func:`estimators._ba_plain.capacity_bracket`).
+
+    .. [1] I. Csiszar, "The method of types", IEEE Trans. Inf. Theory 44(6), 1998 (the minimax form of ``C``).
+    """
+
+    xp: Any
+    aug: Any  # (n_x, n_y + 1): [W, H(W_x)]
+    w_mean: Any
+    used: Any
+    screen: None = None
+    block: bool = False  # block steps need F(tq) = F(q) - ln t, which -I does not have
+
+    @classmethod
+    def of(cls, xp, w: np.ndarray) -> CapacityObjective:
+        h = -np.sum(np.where(w > 0, w * np.log(np.where(w > 0, w, 1.0)), 0.0), axis=1)
+        aug = xp.asarray(np.concatenate([w, h[:, None]], axis=1))
+        return cls(xp, aug, xp.asarray(w.mean(axis=0)), xp.asarray(w.sum(axis=0) > 0))
+
+    def rows(self, idx):
+        return self.aug[idx]
+
+    def _log_r(self, z):
+        """``[ln r - ln t, -1]`` with ``r`` the outputs of ``z``, ``t = sum r``; ``ln 0`` is ``LOG_ZERO``."""
+        xp, r = self.xp, z[:-1]
+        log_r = xp.where(r > 0, xp.log(xp.where(r > 0, r, 1.0)), LOG_ZERO) - math.log(float(xp.sum(r)))
+        return xp.concat([-log_r, xp.full(1, -1.0)])
+
+    def value(self, z) -> float:
+        xp, t = self.xp, float(self.xp.sum(z[:-1]))
+        return float(xp.sum(xp.xlogy(z[:-1], z[:-1] / t))) / t + float(z[-1]) / t
+
+    def ascent(self, ks, z):
+        """``D(W_x || r)`` on the inputs of ``ks``."""
+        return ks @ self._log_r(z)
+
+    def hessian(self, ks, z, single: bool):
+        xp, r = self.xp, z[:-1]
+        t = float(xp.sum(r))
+        weights = xp.concat([xp.where(r > 0, xp.exp(-0.5 * xp.log(xp.where(r > 0, r / t, 1.0))), 0.0), xp.zeros(1)])
+        h = xp.gram(ks, weights, single=single)
+        return h if math.isfinite(float(xp.amax(xp.diagonal(h)))) else None
+
+    def ba_step(self, q, c):
+        """The Blahut-Arimoto step ``q exp(D)`` (normalised)."""
+        x = q * self.xp.exp(c - self.xp.amax(c))
+        return x / self.xp.sum(x)
+
+    def segment_slope(self, z: np.ndarray, col: np.ndarray):
+        """``phi'`` of ``phi(t) = F((1 - t) p + t e_j)``, ``col`` the row of ``j`` (numpy)."""
+        def slope(t: float) -> float:
+            r = (1.0 - t) * z[:-1] + t * col[:-1]
+            log_r = np.log(np.where(r > 0, r, 1.0))
+            return float(np.sum((col[:-1] - z[:-1]) * log_r) + col[-1] - z[-1])
+
+        return slope
+
+    def certificate(self, screen, idx, q, z, c, tol: float, cap: int):
+        """``(max_x D(W_x || r) - I, entering inputs or None, None)`` over every input; the mixed upper end
+        where the largest ``D`` is on an input of no mass."""
+        xp = self.xp
+        n = self.aug.shape[0]
+        lower = float(xp.sum(q * c)) / float(xp.sum(q))
+        off = xp.nonzero(~xp.mask(n, idx))
+        upper, entering, top_mass = float(xp.amax(c)), None, float(q[xp.argmax(c)])
+        if off.shape[0]:
+            rows = self.aug[off]
+            d_off = rows @ self._log_r(z)
+            if float(xp.amax(d_off)) > upper:
+                upper, top_mass = float(xp.amax(d_off)), 0.0
+            entering = _most_violated(xp, off, rows, d_off, lower + 0.5 * tol, cap)
+        if upper - lower > tol and top_mass <= 1e-30 * float(xp.amax(q)):
+            eta = min(0.25 * tol, 0.5)
+            r = (1.0 - eta) * z[:-1] / float(xp.sum(z[:-1])) + eta * self.w_mean
+            log_r = xp.where(self.used, xp.log(xp.where(self.used, r, 1.0)), 0.0)
+            upper = min(upper, float(xp.amax(self.aug @ xp.concat([-log_r, xp.full(1, -1.0)]))))
+        return upper - lower, entering, None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 #: Smallest row sum ``(K q)(x)`` for which :func:`rd_encoder` divides in the linear domain.
@@ -104,7 +104,71 @@ def rd_encoder(xp, kern: Kernel, log_q, log_z):
     return xp.exp(log_q[None, :] + kern.a - log_z[:, None])
 
 # --------------------------------------------------------------------------
-# information bottleneck
+# channel capacity
+
+
+@dataclass(frozen=True)
+class CapacityBracket:
+    """``lower = I(p; W) <= C <= upper`` at ``p = exp(log_p)`` (a backend array), after ``iterations`` steps."""
+
+    log_p: Any
+    lower: float
+    upper: float
+    iterations: int
+
+
+def capacity_bracket(xp, w, log_p, *, tol: float, mixed: bool = True) -> CapacityBracket:
+    r"""``I(p; W) <= C <= max_x D(W_x || r)`` on the whole input alphabet, in the log domain.
+
+    ``r = pW``; where that bound is no good (an output reached only by inputs
+    of vanishing mass, so some ``D`` is infinite) and ``mixed``, also
+    ``r = (1 - eta) pW + eta * mean_x W_x`` with ``eta = min(tol / 4, 1/2)``:
+    every output pmf gives :math:`C \le \max_x D(W_x \| r)` (the minimax form
+    of capacity), and the mixed one covers every used output at a cost of at
+    most ``-ln(1 - eta)`` on the others.
+    """
+    neg_h = xp.sum(xp.xlogy(w, w), axis=1)
+    used = xp.sum(w, axis=0) > 0
+    div = _row_divergences(xp, w, neg_h, used, log_p)
+    lower = float(xp.sum(xp.exp(log_p) * xp.where(log_p > -math.inf, div, 0.0)))
+    upper = float(xp.amax(div))
+    if mixed and upper - lower > tol:
+        eta = min(0.25 * tol, 0.5)
+        mp = xp.amax(log_p)
+        r = (1.0 - eta) * math.exp(float(mp)) * (xp.exp(log_p - mp) @ w) + eta * xp.sum(w, axis=0) / w.shape[0]
+        log_r = xp.where(used, xp.log(xp.where(used, r, 1.0)), 0.0)
+        upper = min(upper, float(xp.amax(neg_h - w @ log_r)))
+    # at the optimum every active D equals the max, and the rounded mean can exceed it by an ulp
+    return CapacityBracket(log_p, min(lower, upper), upper, 0)
+
+
+def _row_divergences(xp, w, neg_h, used, log_p):
+    """``D(W(.|x) || q)`` for every input ``x``, ``q = p W`` computed stably in the log domain."""
+    mp = xp.amax(log_p)
+    q = xp.exp(log_p - mp) @ w
+    if xp.all(q[used] > 0):
+        log_q = xp.log(q) + mp
+    else:
+        log_q = xp.logsumexp(log_p[:, None] + xp.log(w), axis=0)
+    log_q = xp.where(used, log_q, 0.0)
+    return neg_h - w @ xp.where(log_q > -math.inf, log_q, LOG_ZERO)
+
+
+def solve_capacity(xp, w, log_p, *, tol: float, max_iter: int) -> CapacityBracket:
+    """Blahut-Arimoto steps ``p(x) <- p(x) exp(D(W_x || pW))`` (normalised) until the bracket is within ``tol``.
+
+    The mixed upper bound of :func:`capacity_bracket` is tried at the last step only.
+    """
+    neg_h = xp.sum(xp.xlogy(w, w), axis=1)
+    used = xp.sum(w, axis=0) > 0
+    for it in range(max_iter + 1):
+        div = _row_divergences(xp, w, neg_h, used, log_p)
+        lower = float(xp.sum(xp.exp(log_p) * xp.where(log_p > -math.inf, div, 0.0)))
+        if float(xp.amax(div)) - lower <= tol or it == max_iter:
+            break
+        log_p = log_p + div
+        log_p = log_p - xp.logsumexp(log_p)
+    return replace(capacity_bracket(xp, w, log_p, tol=tol), iterations=it)
 
 
 # --------------------------------------------------------------------------

@@ -9,14 +9,13 @@ A run that hits ``max_iter`` first returns its last iterate with
 ``converged=False`` and raises a :class:`RuntimeWarning`.
 
 Inside, one convex program per problem and one solver over them: the
-rate-distortion program at a slope and its ``D_min`` end point
-(:mod:`estimators._ba_objectives`) are solved by one active-set Newton
-(mix-SQP) solver (:mod:`estimators._ba_newton`) whose certificate off the
-support comes from a float32 screen (:mod:`estimators._ba_screen`); channel
-capacity has log-domain Newton rounds (:mod:`estimators._ba_rounds`), which
-also take a rate-distortion slope where the mix-SQP solver declines; the plain
-log-domain iteration (:mod:`estimators._ba_plain`) is the reference
-(``method="plain"``). Solver knobs travel as one frozen options object
+rate-distortion program at a slope, its ``D_min`` end point and channel
+capacity (:mod:`estimators._ba_objectives`) are solved by one active-set Newton
+(mix-SQP) solver (:mod:`estimators._ba_newton`); the rate-distortion
+certificate off the support comes from a float32 screen
+(:mod:`estimators._ba_screen`). The plain log-domain iteration
+(:mod:`estimators._ba_plain`) is the reference (``method="plain"``) and takes
+over where the Newton solver declines. Solver knobs travel as one frozen options object
 (:class:`NewtonOptions`).
 ``backend="torch"`` runs the very same iterations (written once against one
 backend class per array library, :mod:`estimators._ba_arrays`) in float64
@@ -53,10 +52,10 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
-from estimators import _ba_newton, _ba_plain, _ba_rounds
+from estimators import _ba_newton, _ba_plain
 from estimators._ba_arrays import get_backend
 from estimators._ba_newton import NewtonOptions
-from estimators._ba_objectives import END_POINT_EXCESS, KernelObjective, RDProblem, slope_point
+from estimators._ba_objectives import END_POINT_EXCESS, CapacityObjective, KernelObjective, RDProblem, slope_point
 from estimators._threads import kernel_threads
 from estimators._validation import (
     as_distortion,
@@ -358,9 +357,9 @@ def _slope_point(
 ) -> tuple[RDPoint, _Start]:
     """The point at ``beta`` from ``start``, and the start of the next slope.
 
-    Where the Newton solver declines from both starts (some ``(Kq)(x)``
-    underflows, or the gap stalls), the log-domain iteration takes the slope
-    from the start's marginal: log-domain Newton rounds (:mod:`estimators._ba_rounds`).
+    Where the Newton solver declines from every start (some ``(Kq)(x)``
+    underflows, or the gap stalls; not seen in the stress runs), the plain
+    log-domain iteration takes the slope from the start's marginal.
     """
     obj = KernelObjective.at(problem, beta, start.screen, opt.kernel_arg_min)
     sol = _newton_solution(obj, start, tol, max_iter, opt)
@@ -368,7 +367,7 @@ def _slope_point(
         xp = problem.xp
         log_q = xp.full(d.shape[1], -math.inf)
         log_q[start.idx] = xp.log(start.q)
-        point = _plain_point(xp, p, d, beta, log_q, tol, max_iter, opt, opt.fallback_warmup)
+        point = _plain_point(xp, p, d, beta, log_q, tol, max_iter)
         idx = np.flatnonzero(point.marginal > 0)
         return point, _Start(xp.index(idx), xp.asarray(point.marginal[idx] / point.marginal[idx].sum()), obj.screen)
     sp = slope_point(obj, sol)
@@ -377,17 +376,10 @@ def _slope_point(
     return point, _Start(sol.idx, sol.q, sol.screen.shared())
 
 
-def _plain_point(
-    xp, p: np.ndarray, d: np.ndarray, beta: float, log_q, tol: float, max_iter: int,
-    opt: NewtonOptions | None = None, warmup: int = 0,
-) -> RDPoint:
-    """The point at ``beta`` from ``log q`` (a backend array): the plain log-domain iteration, or with
-    ``opt`` its ``warmup`` steps followed by log-domain Newton rounds (:func:`estimators._ba_rounds.solve_rd`)."""
+def _plain_point(xp, p: np.ndarray, d: np.ndarray, beta: float, log_q, tol: float, max_iter: int) -> RDPoint:
+    """The point at ``beta`` from ``log q`` (a backend array) by the plain log-domain iteration."""
     kern, log_p = _ba_plain.Kernel.of(xp, xp.asarray(-beta * d)), xp.asarray(_log(p))
-    if opt is None:
-        sol = _ba_plain.solve_rd(xp, log_p, kern, log_q, tol=tol, max_iter=max_iter)
-    else:
-        sol = _ba_rounds.solve_rd(xp, log_p, kern, log_q, tol=tol, max_iter=max_iter, options=opt, warmup=warmup)
+    sol = _ba_plain.solve_rd(xp, log_p, kern, log_q, tol=tol, max_iter=max_iter)
     enc = xp.to_numpy(_ba_plain.rd_encoder(xp, kern, sol.log_q, sol.log_z))
     return _evaluate_rd(
         p, d, beta, enc, xp.to_numpy(sol.log_q), xp.to_numpy(sol.log_z), xp.to_numpy(sol.log_c), sol.iterations, tol
@@ -444,7 +436,7 @@ def rate_distortion(
     over the output marginal: active-set Newton (mix-SQP) steps on its support
     (:mod:`estimators._ba_newton`), with the kernel of the support in float64
     and every other column screened by an outward-rounded float32 bound
-    (:mod:`estimators._ba_screen`); log-domain Newton rounds take
+    (:mod:`estimators._ba_screen`); the plain log-domain iteration takes
     over where it declines. Stops when Blahut's lower bound
 
     .. math:: L = -\sum_x p(x) \ln Z_x - \max_{\hat x} \ln c(\hat x), \quad
@@ -665,32 +657,25 @@ def _zero_rate_point(p: np.ndarray, d: np.ndarray) -> RDPoint:
 def _min_distortion_point(xp, p: np.ndarray, d: np.ndarray, tol: float, max_iter: int, opt: NewtonOptions) -> RDPoint:
     """``beta -> inf``: the least ``I`` over encoders supported on each row's minimisers.
 
-    Log-domain Newton rounds on the 0/1 kernel (fast: ~50 iterations on 512 x
-    512 tied distortions; at most ``end_point_iter``); where they do not
-    certify (rows of mass ``1e-60`` lost to their support cutoff), the mix-SQP
-    solver on the program whose kernel is ``1`` on each row's minimisers and
-    ``e^-708`` elsewhere (distortion ``0`` there and ``END_POINT_EXCESS``
-    elsewhere, slope 1), and the better of the two is kept. The certificate ``ln max c`` is evaluated here on the
-    whole alphabet and the true 0/1 kernel, whichever solver found ``q``.
+    The mix-SQP solver on the program whose kernel is ``1`` on each row's
+    minimisers and ``e^-708`` elsewhere (distortion ``0`` there and
+    ``END_POINT_EXCESS`` elsewhere, slope 1), from the support that a few plain
+    steps on the 0/1 kernel pick (:func:`_end_point_start`). The certificate
+    ``ln max c`` is evaluated here on the whole alphabet and the true 0/1 kernel.
     """
     row_min = d.min(axis=1, keepdims=True)
     best = d <= row_min + 1e-12 * max(1.0, float(np.abs(d).max()))
     kern = best.astype(float)
     live = p > 0
-    q, iterations = _end_point_log_domain(xp, p, best, tol, max_iter, opt)
+    problem = RDProblem.of(xp, p, np.where(best, 0.0, END_POINT_EXCESS))
+    obj = KernelObjective.at(problem, 1.0, None, opt.kernel_arg_min)
+    end_point = replace(opt, z_floor=opt.end_point_z_floor, stall_steps=opt.end_point_stall_steps)
+    sol = _newton_solution(obj, _end_point_start(xp, p, best, opt), tol, max_iter, end_point)
+    q, iterations = None, 0 if sol is None else sol.iterations
+    if sol is not None:
+        q = np.zeros(d.shape[1])
+        q[xp.index_numpy(sol.idx)] = xp.to_numpy(sol.q)
     log_c = _end_point_log_c(p, kern, q) if q is not None else np.array([math.inf])
-    if not np.max(log_c) <= tol:
-        problem = RDProblem.of(xp, p, np.where(best, 0.0, END_POINT_EXCESS))
-        obj = KernelObjective.at(problem, 1.0, None, opt.kernel_arg_min)
-        end_point = replace(opt, z_floor=opt.end_point_z_floor, stall_steps=opt.end_point_stall_steps)
-        sol = _newton_solution(obj, _first_start(problem, 1.0, None, opt), tol, max_iter, end_point)
-        if sol is not None:
-            iterations += sol.iterations
-            found = np.zeros(d.shape[1])
-            found[xp.index_numpy(sol.idx)] = xp.to_numpy(sol.q)
-            found_log_c = _end_point_log_c(p, kern, found)
-            if q is None or np.max(found_log_c) < np.max(log_c):
-                q, log_c = found, found_log_c
     if q is None:  # neither found a finite marginal: the uniform pmf, uncertified
         q = np.full(d.shape[1], 1.0 / d.shape[1])
         log_c = _end_point_log_c(p, kern, q)
@@ -705,23 +690,18 @@ def _min_distortion_point(xp, p: np.ndarray, d: np.ndarray, tol: float, max_iter
     return point
 
 
-def _end_point_log_domain(xp, p, best, tol: float, max_iter: int, opt) -> tuple[np.ndarray | None, int]:
-    """The end point's marginal by log-domain Newton rounds on the rows of positive mass, or ``None``.
-
-    Numerical trouble (overflow) is not warned about: the caller certifies the answer.
-    """
+def _end_point_start(xp, p: np.ndarray, best: np.ndarray, opt: NewtonOptions) -> _Start:
+    """``end_point_warmup`` plain steps on the 0/1 kernel from the uniform pmf, kept where ``q`` is at least
+    ``end_point_cutoff`` of its largest entry: a first Newton step on every column of a tied distortion costs
+    a primal active-set pass per column it drops (7x the time at 512 x 512); dropped ones re-enter if needed."""
     live = p > 0
-    a = xp.asarray(np.where(best[live], 0.0, -np.inf))
-    log_q0 = xp.asarray(np.full(best.shape[1], -math.log(best.shape[1])))
+    kern = _ba_plain.Kernel(xp.asarray(np.where(best[live], 0.0, -np.inf)), xp.zeros(int(live.sum())), xp.asarray(best[live] * 1.0))
+    log_q = xp.asarray(np.full(best.shape[1], -math.log(best.shape[1])))
     with np.errstate(all="ignore"):
-        sol = _ba_rounds.solve_rd(
-            xp, xp.asarray(_log(p[live])), _ba_plain.Kernel.of(xp, a), log_q0, tol=tol,
-            max_iter=min(max_iter, opt.end_point_iter), options=opt, warmup=opt.end_point_warmup,
-        )
-        log_q = xp.to_numpy(sol.log_q)
-        q = np.exp(log_q - log_q.max())
-        q /= q.sum()
-    return (q if np.all(np.isfinite(q)) else None), sol.iterations
+        sol = _ba_plain.solve_rd(xp, xp.asarray(_log(p[live])), kern, log_q, tol=0.0, max_iter=opt.end_point_warmup)
+    q = np.exp(xp.to_numpy(sol.log_q) - float(xp.amax(sol.log_q)))
+    idx = np.flatnonzero(q >= opt.end_point_cutoff)
+    return _Start(xp.index(idx), xp.asarray(q[idx] / q[idx].sum()))
 
 
 def _end_point_log_c(p: np.ndarray, kern: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -808,8 +788,9 @@ def channel_capacity(
 ) -> CapacityResult:
     r"""Capacity :math:`C = \max_p I(p; W)` of a discrete memoryless channel, in nats.
 
-    Blahut-Arimoto [1]_ [2]_ in the log domain:
-    :math:`p(x) \leftarrow p(x)\, e^{D(W(\cdot|x) \| pW)} / \text{norm}`,
+    Active-set Newton (mix-SQP) steps on :math:`-I(p; W)` over the inputs
+    (:mod:`estimators._ba_newton`), whose Blahut-Arimoto [1]_ [2]_ step is
+    :math:`p(x) \leftarrow p(x)\, e^{D(W(\cdot|x) \| pW)} / \text{norm}`;
     stopped when the bracket
 
     .. math:: I(p; W) \;\le\; C \;\le\; \max_x D\big(W(\cdot|x) \,\|\, r\big)
@@ -834,9 +815,9 @@ def channel_capacity(
     threads : int, optional
         As in :func:`rate_distortion` (the size is that of ``channel``).
     method : {"newton", "plain"}
-        Active-set Newton rounds after the plain steps (default), or plain steps only.
+        Active-set Newton (default), or plain log-domain Blahut-Arimoto steps only (the reference).
     options : NewtonOptions, optional
-        Knobs of the solvers (the log-domain rounds' fields serve here).
+        Knobs of the Newton solver (block steps and ``z_floor`` do not apply to capacity).
 
     Returns
     -------
@@ -854,18 +835,32 @@ def channel_capacity(
     method, opt = _method(method), _options(options, NewtonOptions, "options")
     with kernel_threads(threads, entries=w.size):
         xp = get_backend(backend, device)
-        log_p = xp.asarray(np.full(w.shape[0], -math.log(w.shape[0])))
-        sol = _ba_rounds.solve_capacity(
-            xp, xp.asarray(w), log_p, tol=tol, max_iter=max_iter, options=opt, newton=method == "newton"
-        )
+        sol = _capacity(xp, w, tol, max_iter, opt, method)
         log_p = xp.to_numpy(sol.log_p)
-    p = np.exp(log_p)
+    p = np.exp(log_p - log_p.max())
     p /= p.sum()
     lower, upper = max(sol.lower, 0.0), max(sol.upper, 0.0)
     converged = upper - lower <= tol
     if not converged:
         _warn_unconverged("channel_capacity", upper - lower, tol, max_iter)
     return CapacityResult(lower, p, lower, upper, sol.iterations, converged)
+
+
+def _capacity(xp, w: np.ndarray, tol: float, max_iter: int, opt: NewtonOptions, method: str):
+    """The input pmf by the Newton solver on :class:`CapacityObjective` from the uniform pmf (or plain steps,
+    also where the solver declines), bracketed on the whole alphabet whichever found it."""
+    n, wb = w.shape[0], xp.asarray(w)
+    uniform = xp.asarray(np.full(n, -math.log(n)))
+    if method == "plain":
+        return _ba_plain.solve_capacity(xp, wb, uniform, tol=tol, max_iter=max_iter)
+    obj = CapacityObjective.of(xp, w)
+    opt = replace(opt, z_floor=-math.inf)  # outputs that no input of the support reaches are fine
+    sol = _ba_newton.solve(obj, xp.arange(n), xp.full(n, 1.0 / n), tol=tol, max_iter=max_iter, options=opt)
+    if sol is None:
+        return _ba_plain.solve_capacity(xp, wb, uniform, tol=tol, max_iter=max_iter)
+    log_p = xp.full(n, -math.inf)
+    log_p[sol.idx] = xp.log(sol.q)
+    return replace(_ba_plain.capacity_bracket(xp, wb, log_p, tol=tol), iterations=sol.iterations)
 
 
 # --------------------------------------------------------------------------

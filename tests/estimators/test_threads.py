@@ -179,7 +179,7 @@ def pools_in_call(monkeypatch):
 
     for name in ("_slope_point", "_best_ib", "_min_distortion_point"):
         monkeypatch.setattr(ba, name, spy(getattr(ba, name)))
-    monkeypatch.setattr(ba._ba_rounds, "solve_capacity", spy(ba._ba_rounds.solve_capacity))
+    monkeypatch.setattr(ba, "_capacity", spy(ba._capacity))
     return seen
 
 
@@ -229,7 +229,7 @@ def test_ba_function_restores_the_pools_on_error(three_threads, monkeypatch):
         assert _all_at(_pools(), 1)
         raise FloatingPointError("injected")
 
-    monkeypatch.setattr(ba._ba_rounds, "solve_capacity", fail)
+    monkeypatch.setattr(ba, "_capacity", fail)
     with pytest.raises(FloatingPointError):
         channel_capacity([[0.9, 0.1], [0.1, 0.9]], threads=1)
     with pytest.raises(ValueError, match="backend"):
