@@ -106,8 +106,8 @@ class NewtonOptions:
     end_point_z_floor: float = 0.0
     end_point_stall_steps: int = 100
     kernel_arg_min: float = -708.0
-    end_point_warmup: int = 30
-    end_point_cutoff: float = 1e-3
+    end_point_warmup: int = 60
+    end_point_cutoff: float = 1e-2
 
 
 @dataclass(frozen=True)
@@ -204,6 +204,24 @@ def _step(obj, ks, z, c, q, gap: float, crawling: bool, opt: NewtonOptions):
             return _vertex_step(obj, ks, q_t, top)
     elif crawling and float(q_t[top]) <= 1e-30 * float(xp.amax(q_t)):  # F's slope there is below its rounding
         return _vertex_step(obj, ks, q_t, top)
+    return _dropped(obj, ks, q, c, q_t)
+
+
+def _dropped(obj, ks, q, c, q_t):
+    """``_kept(q_t)``, unless a coordinate the step emptied is violated by more than a nat there: then the
+    vertex step towards it from ``q_t``.
+
+    Newton's model of a log-like coordinate (a column serving alone a row of mass ``1e-22``, whose optimal
+    mass is ``1e-18``) overshoots past zero from above; the certificate then asks for it back at once, and
+    the next step from above drops it again. The vertex step approaches its optimum from below.
+    """
+    xp = obj.xp
+    gone = xp.nonzero((q_t <= 0) & (q > 0))
+    if gone.shape[0]:
+        c_gone = obj.ascent(ks[gone], q_t @ ks)
+        j = xp.argmax(c_gone)
+        if obj.excess(q, c, float(c_gone[j])) > 1.0:
+            return _vertex_step(obj, ks, q_t, int(gone[j]))
     return _kept(xp, q_t)
 
 

@@ -113,6 +113,10 @@ class KernelObjective:
         h = self.xp.gram(ks, self.problem.sqrt_p / z, single=single)
         return h if math.isfinite(float(self.xp.amax(self.xp.diagonal(h)))) else None
 
+    def excess(self, q, c, c_j: float) -> float:
+        """How far, in nats, a coordinate of ascent ``c_j`` is above optimal at the ``q`` of ascent ``c``."""
+        return math.log(c_j) if c_j > 0 else -math.inf
+
     def ba_step(self, q, c):
         """The Blahut-Arimoto step ``q c`` (normalised)."""
         x = q * c
@@ -210,6 +214,10 @@ class CapacityObjective:
         weights = xp.concat([xp.where(r > 0, xp.exp(-0.5 * xp.log(xp.where(r > 0, r / t, 1.0))), 0.0), xp.zeros(1)])
         h = xp.gram(ks, weights, single=single)
         return h if math.isfinite(float(xp.amax(xp.diagonal(h)))) else None
+
+    def excess(self, q, c, c_j: float) -> float:
+        """``D(W_j || r) - I``, nats."""
+        return c_j - float(self.xp.sum(q * c)) / float(self.xp.sum(q))
 
     def ba_step(self, q, c):
         """The Blahut-Arimoto step ``q exp(D)`` (normalised)."""
