@@ -99,9 +99,6 @@ class NumpyBackend:
     def zeros(self, *shape: int):
         return np.zeros(shape)
 
-    def eye(self, n: int):
-        return np.eye(n)
-
     def arange(self, n: int):
         return np.arange(n)
 
@@ -251,9 +248,6 @@ class TorchBackend:
 
     def zeros(self, *shape: int):
         return self.torch.zeros(shape, dtype=self.torch.float64, device=self.device)
-
-    def eye(self, n: int):
-        return self.torch.eye(n, dtype=self.torch.float64, device=self.device)
 
     def arange(self, n: int):
         return self.torch.arange(n, device=self.device)
