@@ -71,7 +71,9 @@ class NewtonOptions:
         Columns allowed to join the support in one step: the ``max(enter_min, |support|)`` largest ``c``.
     vertex_arg_max : float
         A first slope starts from the best single column when ``beta`` times its largest distortion excess
-        stays below this (every ``(Kq)(x) >= e^-30``), else from the uniform pmf.
+        stays below this (every ``(Kq)(x) >= e^-10``), else from up to ``start_steps`` plain steps, the
+        columns above ``end_point_cutoff`` of the largest mass or not falling kept (1024 x 1024, beta 100:
+        0.1 s against 5.7 s from the uniform pmf; at beta 20, 75 ms against 158 ms from the vertex).
     gram32_gap : float
         Above this gap the Hessian's Gram is formed in float32 (Newton converges as fast there).
     block_gap, block_fraction : float, int
@@ -84,10 +86,11 @@ class NewtonOptions:
     kernel_arg_min : float
         Smallest exponent of the float64 kernel (``exp(-708)`` is still normal).
 
-    end_point_warmup : int
-        Plain steps on the 0/1 kernel that pick the first support of the ``D_min`` end point ...
+    start_steps, end_point_warmup : int
+        Plain steps that pick a first slope's support (see ``vertex_arg_max``), and that of the ``D_min``
+        end point on its 0/1 kernel ...
     end_point_cutoff : float
-        ... the columns whose mass is at least this fraction of the largest.
+        ... the columns whose mass is at least this fraction of the largest (or not falling).
     """
 
     qp_passes: int = 8
@@ -98,7 +101,7 @@ class NewtonOptions:
     crawl_gap_min: float = 1e-6
     stall_steps: int = 30
     enter_min: int = 32
-    vertex_arg_max: float = 30.0
+    vertex_arg_max: float = 10.0
     gram32_gap: float = 1e-4
     block_gap: float = 0.3
     block_fraction: int = 2
@@ -108,6 +111,7 @@ class NewtonOptions:
     kernel_arg_min: float = -708.0
     end_point_warmup: int = 60
     end_point_cutoff: float = 1e-2
+    start_steps: int = 20
 
 
 @dataclass(frozen=True)

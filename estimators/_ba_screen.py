@@ -92,13 +92,19 @@ class Float32Rows:
         if not self.usable or float(xp.amax(w)) > W32_MAX:
             return None, None, self
         w32, w_sum = xp.float32(w), float(xp.sum(w))
-        bound = xp.where(inside, 0.0, self.bound(xp.sum_rows32(self.k32, w32), w_sum))
+        s32 = xp.sum_rows32(self.k32, w32)
+        if not math.isfinite(float(xp.sum(s32))):  # no bound from a NaN: every column in float64
+            return None, None, self
+        bound = xp.where(inside, 0.0, self.bound(s32, w_sum))
         over = xp.nonzero(bound > threshold)
         rows = self
         if over.shape[0]:
             stale = over[self.beta32[over] < beta]
             if stale.shape[0]:
                 rows = self.at(stale, beta)
-                bound[stale] = rows.bound(xp.sum_rows32(rows.k32[stale], w32), w_sum)
+                s32 = xp.sum_rows32(rows.k32[stale], w32)
+                if not math.isfinite(float(xp.sum(s32))):
+                    return None, None, rows
+                bound[stale] = rows.bound(s32, w_sum)
                 over = over[bound[over] > threshold]
         return bound, over, rows
