@@ -114,6 +114,11 @@ _MAX_EXACT_VALUES = 16
 _GRID = 16
 
 
+def _in_unit_interval(values: np.ndarray) -> bool:
+    """Whether ``values`` is non-empty with every entry finite and in ``[0, 1]``."""
+    return values.size > 0 and bool(np.isfinite(values).all()) and values.min() >= 0.0 and values.max() <= 1.0
+
+
 @dataclass(frozen=True)
 class Supersample:
     """The runs of one supersample: ``m`` masks over ``n`` pairs.
@@ -139,7 +144,7 @@ class Supersample:
             raise ValueError(f"masks must be an (m, n) 0/1 array with m >= 2 runs, got shape {masks.shape}")
         if losses.shape != (*masks.shape, 2):
             raise ValueError(f"losses must have shape {(*masks.shape, 2)}, got {losses.shape}")
-        if not np.isfinite(losses).all() or losses.min() < 0.0 or losses.max() > 1.0:
+        if not _in_unit_interval(losses):
             raise ValueError("losses must lie in [0, 1] (rescale a loss in [a, b] first)")
         object.__setattr__(self, "masks", masks.astype(np.int64))
         object.__setattr__(self, "losses", losses)
@@ -198,9 +203,13 @@ class PairInformation:
     ldcmi: np.ndarray
     variance: np.ndarray
     pair_train_risk: np.ndarray
-    train_risk: float
     held_out_risk: float
     quantisation: float
+
+    @property
+    def train_risk(self) -> float:
+        """Mean over the runs and pairs of the training member's loss."""
+        return float(self.pair_train_risk.mean())
 
 
 def pair_information(supersample: Supersample) -> PairInformation:
@@ -245,7 +254,7 @@ def pair_information(supersample: Supersample) -> PairInformation:
     delta = losses[..., 1] - losses[..., 0]
     return PairInformation(
         fcmi=fcmi, ecmi=ecmi, ldcmi=ldcmi, variance=(delta**2).mean(axis=0), pair_train_risk=train.mean(axis=0),
-        train_risk=float(train.mean()), held_out_risk=float(held.mean()), quantisation=error,
+        held_out_risk=float(held.mean()), quantisation=error,
     )
 
 
@@ -335,7 +344,7 @@ def variance_cmi_bound(ldcmi, variance) -> float:
     """
     info = _informations(ldcmi, "ldcmi")
     v = np.ravel(np.asarray(variance, dtype=float))
-    if v.shape != info.shape or not np.isfinite(v).all() or v.min() < 0.0 or v.max() > 1.0:
+    if v.shape != info.shape or not _in_unit_interval(v):
         raise ValueError(f"variance must hold {info.size} mean squared loss differences in [0, 1] (one per "
                          "entry of ldcmi)")
     return float(min(_variance_minimum(info, v).mean(), 1.0))
@@ -402,7 +411,7 @@ def linear_ecmi_bound(train_risk, ecmi) -> float:
     if np.ndim(train_risk) == 0:
         return float(_linear_minimum(probability(train_risk, "train_risk"), info.mean()).mean())
     risk = np.ravel(np.asarray(train_risk, dtype=float))
-    if risk.shape != info.shape or not np.isfinite(risk).all() or risk.min() < 0.0 or risk.max() > 1.0:
+    if risk.shape != info.shape or not _in_unit_interval(risk):
         raise ValueError(f"train_risk must be one risk in [0, 1] or {info.size} per-pair risks in [0, 1] (one "
                          "per entry of ecmi)")
     return float(_linear_minimum(risk, info).mean())
