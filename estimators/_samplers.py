@@ -591,8 +591,30 @@ _TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+class _SeenThroughAMap:
+    """What a task seen through an injective map keeps of its ``base``: ``Y``'s dimension and the MI.
+
+    ``X``'s dimension is the base's unless the map changes it.
+    """
+
+    @property
+    def dim_x(self) -> int:
+        """Dimension of ``X``."""
+        return self.base.dim_x
+
+    @property
+    def dim_y(self) -> int:
+        """Dimension of ``Y``."""
+        return self.base.dim_y
+
+    @property
+    def mutual_information(self) -> float:
+        """``I(X;Y)`` in nats: the base task's (invariance under injective maps)."""
+        return self.base.mutual_information
+
+
 @dataclass(frozen=True)
-class TransformedTask:
+class TransformedTask(_SeenThroughAMap):
     r"""A task observed through invertible maps: :math:`(f(X), g(Y))`.
 
     For injective, measurable :math:`f` and :math:`g` (diffeomorphisms here),
@@ -622,21 +644,6 @@ class TransformedTask:
             parts = [f"{label}={_transform_name(f)}" for label, f in maps if f is not None]
             object.__setattr__(self, "name", f"{self.base.name}[{','.join(parts) or 'identity'}]")
 
-    @property
-    def dim_x(self) -> int:
-        """Dimension of ``X``."""
-        return self.base.dim_x
-
-    @property
-    def dim_y(self) -> int:
-        """Dimension of ``Y``."""
-        return self.base.dim_y
-
-    @property
-    def mutual_information(self) -> float:
-        """``I(X;Y)`` in nats: the base task's (invariance under bijections)."""
-        return self.base.mutual_information
-
     def sample(self, n: int, seed: SeedLike = None) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n`` pairs from the base task and transform them."""
         x, y = self.base.sample(n, seed)
@@ -648,7 +655,7 @@ class TransformedTask:
 
 
 @dataclass(frozen=True)
-class SwissRollTask:
+class SwissRollTask(_SeenThroughAMap):
     r"""A task whose one-dimensional ``X`` (values in ``[0, 1]``) is seen through :func:`swiss_roll`.
 
     ``X`` becomes two-dimensional; the embedding is injective, so the mutual
@@ -675,16 +682,6 @@ class SwissRollTask:
     def dim_x(self) -> int:
         """Dimension of ``X`` (2)."""
         return 2
-
-    @property
-    def dim_y(self) -> int:
-        """Dimension of ``Y``."""
-        return self.base.dim_y
-
-    @property
-    def mutual_information(self) -> float:
-        """``I(X;Y)`` in nats: the base task's (the embedding is injective)."""
-        return self.base.mutual_information
 
     def sample(self, n: int, seed: SeedLike = None) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n`` pairs from the base task and roll ``X`` up."""
