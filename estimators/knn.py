@@ -122,16 +122,18 @@ class _Options:
     jitter: float = 1e-10
     workers: int = 1
 
-    def values(self) -> tuple:
-        return tuple(getattr(self, f.name) for f in fields(_Options))
-
     def as_keywords(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(_Options)}
+
+    def values(self) -> tuple:
+        """The options in field order (as the functions unpack them)."""
+        return tuple(self.as_keywords().values())
 
 
 def _with_options(fn):
     """``fn(a, b, options)`` as the public ``fn(a, b, *, k=3, base=e, ...)`` with the fields of :class:`_Options`."""
-    samples = list(inspect.signature(fn).parameters.values())[:2]
+    signature = inspect.signature(fn)
+    samples = list(signature.parameters.values())[:2]
     keywords = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
                 for f in fields(_Options)]
     names = {f.name for f in fields(_Options)}
@@ -145,7 +147,7 @@ def _with_options(fn):
 
     del public.__wrapped__  # the signature below, not fn's
     public.__signature__ = inspect.Signature([*samples, *keywords],
-                                             return_annotation=inspect.signature(fn).return_annotation)
+                                             return_annotation=signature.return_annotation)
     return public
 
 
