@@ -21,12 +21,11 @@ from scipy.linalg import blas, lapack
 from estimators._threads import hold_threads, torch_imported
 
 BACKENDS = ("numpy", "torch")
-#: The float32 Gram of ``gram(single=True)`` drops entries below this (relative to the largest weight), so
-#: that no operand or product is subnormal (``2^-126`` is ``1.2e-38``), ...
+#: A Gram's rows, scaled to a largest entry of 1, are raised to at least this, so that no product is subnormal
+#: (float64: ``2^-1022`` is ``2.2e-308``) ...
+GRAM_ENTRY_MIN = 1e-150
+#: ... and to this in the float32 Gram of ``gram(single=True)`` (``2^-126`` is ``1.2e-38``).
 GRAM32_ENTRY_MIN = 2e-19
-#: ... and is declined unless every diagonal entry exceeds this: then each row loses at most
-#: ``sqrt(512) * 2e-19 / 1e-8 = 5e-10`` of its norm (``n = 512``; ``1e-7`` at ``n = 10^7``).
-GRAM32_DIAG_MIN = 1e-16
 #: Matrices from this many rows factor and multiply on one thread (see :func:`_serial`).
 SERIAL_MIN = 128
 
@@ -87,6 +86,9 @@ class NumpyBackend:
     def maximum(self, a, value: float):
         return np.maximum(a, value)
 
+    def clip(self, a, lo: float, hi: float):
+        return np.clip(a, lo, hi)
+
     def argsort(self, a):
         return np.argsort(a, kind="stable")
 
@@ -125,21 +127,23 @@ class NumpyBackend:
     def gram(self, g, weights, single: bool = False):
         """``(g w) @ (g w).T`` for non-negative ``g`` (s, n), weights ``w`` (n,); upper triangle only.
 
-        ``single``: the products in float32 (twice the speed), ``w`` scaled to
-        a largest entry of 1 and entries of ``g w`` below ``GRAM32_ENTRY_MIN``
-        set to zero (subnormal operands would slow the multiply several-fold);
-        float64 where some diagonal entry falls below ``GRAM32_DIAG_MIN``. Each
-        row then loses at most ``sqrt(n) GRAM32_ENTRY_MIN / sqrt(GRAM32_DIAG_MIN)``
-        of its norm, below float32's own rounding.
+        Each row of ``g w`` is scaled to a largest entry of 1 and its entries
+        raised to at least ``GRAM_ENTRY_MIN`` (``GRAM32_ENTRY_MIN`` with
+        ``single``, the products then in float32: twice the speed), so that
+        no product is subnormal: at beta 1000 a float64 Gram of 494 x 1024
+        kernel rows took 17 ms on subnormal products, 3.6 ms without. Each
+        entry ``h_jk`` moves by at most ``2 n GRAM_ENTRY_MIN sqrt(h_jj h_kk)``.
         """
-        top = float(np.max(weights))
-        if single and 0.0 < top < math.inf:
-            g32 = np.multiply(g, weights / top, dtype=np.float32)
-            g32[g32 < GRAM32_ENTRY_MIN] = 0.0
-            h32 = blas.ssyrk(1.0, g32.T, trans=1)
-            if float(np.min(np.diagonal(h32))) > GRAM32_DIAG_MIN:
-                return np.multiply(h32, top * top, dtype=np.float64)
-        return blas.dsyrk(1.0, (g * weights[None, :]).T, trans=1)
+        with np.errstate(over="ignore", invalid="ignore"):  # weights beyond float range: the caller declines
+            gw = np.multiply(g, weights[None, :])
+            gw, top = _rows_scaled(gw, gw.max(axis=1))
+            if single:
+                np.maximum(gw, GRAM32_ENTRY_MIN, out=gw)
+                h = blas.ssyrk(1.0, gw.astype(np.float32).T, trans=1)
+            else:
+                np.maximum(gw, GRAM_ENTRY_MIN, out=gw)
+                h = blas.dsyrk(1.0, gw.T, trans=1)
+            return np.multiply(h, np.outer(top, top), dtype=np.float64)
 
     def symv(self, h, x):
         """``h @ x`` for a :meth:`gram` result ``h``."""
@@ -172,6 +176,13 @@ class NumpyBackend:
             return np.linalg.solve(a, b)
         except np.linalg.LinAlgError:
             return np.linalg.lstsq(a, b, rcond=None)[0]
+
+
+def _rows_scaled(gw, top):
+    """``gw`` with each row divided by its largest entry ``top`` (in place; zero rows stay), and ``top``."""
+    top = top + (top <= 0)  # a zero row is divided by 1
+    gw *= (1.0 / top)[:, None]
+    return gw, top
 
 
 def _serial(h):
@@ -239,6 +250,9 @@ class TorchBackend:
     def maximum(self, a, value: float):
         return self.torch.clamp(a, min=value)
 
+    def clip(self, a, lo: float, hi: float):
+        return self.torch.clamp(a, min=lo, max=hi)
+
     def argsort(self, a):
         return self.torch.argsort(a, stable=True)
 
@@ -275,15 +289,13 @@ class TorchBackend:
     def gram(self, g, weights, single: bool = False):
         """As :meth:`NumpyBackend.gram`, the full matrix."""
         t = self.torch
-        top = float(t.amax(weights))
-        if single and 0.0 < top < math.inf:
-            g32 = (g * (weights / top)[None, :]).to(t.float32)
-            t.nn.functional.threshold_(g32, GRAM32_ENTRY_MIN, 0.0)
-            h32 = g32 @ g32.T
-            if float(t.amin(h32.diagonal())) > GRAM32_DIAG_MIN:
-                return h32.to(t.float64) * (top * top)
         gw = g * weights[None, :]
-        return gw @ gw.T
+        gw, top = _rows_scaled(gw, gw.amax(1))
+        if single:
+            gw = gw.clamp_(min=GRAM32_ENTRY_MIN).to(t.float32)
+        else:
+            gw = gw.clamp_(min=GRAM_ENTRY_MIN)
+        return (gw @ gw.T).to(t.float64) * (top[:, None] * top[None, :])
 
     def symv(self, h, x):
         return h @ x

@@ -25,6 +25,9 @@ import numpy as np
 U32 = 2.0**-24
 #: Largest ``|beta d|`` whose float32 ``exp`` is a normal number (``exp(-87.34) = 2^-126``), rounded up.
 F32_NORMAL_ARG = 88.0
+#: float32 kernel exponents are raised to this (``exp(-87) = 1.6e-38`` is normal): a larger entry still bounds,
+#: and ``exp`` stays off its subnormal path (5 ns an entry on it, against 1).
+F32_ARG_MIN = -87.0
 #: Relative accuracy assumed of float32 ``exp``, in units of ``2^-23``: measured on [-88, 0] (4M points),
 #: numpy 2.4 on AVX2 within 2.15 and torch 2.13 within 0.96; the test suite checks the running build.
 F32_EXP_ULPS = 8.0
@@ -46,6 +49,7 @@ class Float32Rows:
     beta32: Any
     usable: bool
     owned: bool = False  # k32 and beta32 belong to this value alone: at() may write them in place
+    reference: Any = None  # (w, bound on c at w, off the support then; inf on it, beta) of the last full screen
 
     @classmethod
     def of(cls, xp, dt) -> Float32Rows:
@@ -54,9 +58,15 @@ class Float32Rows:
         return cls(xp, xp.float32(dt), xp.float32(xp.full(m * n, 1.0).reshape(m, n)), xp.zeros(m), n * U32 < 1e-3)
 
     def at(self, rows, beta: float) -> Float32Rows:
-        """The value with ``rows`` recomputed at ``beta``: a copy, unless this one is ``owned`` (a solver's own)."""
+        """The value with ``rows`` recomputed at ``beta``: a copy, unless this one is ``owned`` (a solver's own).
+
+        Where ``rows`` are more than half of them, every row is (new arrays, no copy of the old)."""
+        xp, arg = self.xp, float(np.float32(-beta))
+        if 2 * rows.shape[0] > self.k32.shape[0]:
+            k32 = xp.exp(xp.maximum(self.dt32 * arg, F32_ARG_MIN))
+            return replace(self, k32=k32, beta32=xp.full(k32.shape[0], beta), owned=True)
         new = self if self.owned else replace(self, k32=self.k32 * 1.0, beta32=self.beta32 * 1.0, owned=True)
-        new.k32[rows] = self.xp.exp(self.dt32[rows] * float(np.float32(-beta)))
+        new.k32[rows] = xp.exp(xp.maximum(self.dt32[rows] * arg, F32_ARG_MIN))
         new.beta32[rows] = beta
         return new
 
@@ -83,8 +93,14 @@ class Float32Rows:
     def screen(self, w, inside, beta: float, threshold: float):
         """``(bound, over, rows)``: a bound on every ``c`` (0 inside), the columns where it exceeds ``threshold``.
 
-        Stale rows over the threshold are recomputed at ``beta`` first and the
-        bound taken again; ``rows`` is ``self`` or the recomputed value.
+        Without a float32 product where it can: with ``rho = max_x w(x) / w'(x)``
+        against the weights ``w'`` of the last full screen, at a slope
+        ``beta' <= beta`` (``K`` falls in ``beta``), ``rho`` times that screen's
+        bound is a bound; only the columns it leaves above ``threshold`` are
+        summed again, when they are at most a quarter of them (late in a solve,
+        most steps; the full product is most of a certificate's time).
+        Stale rows over the threshold are recomputed at ``beta`` and the
+        bound taken again; ``rows`` is ``self`` or the new value.
         ``over`` is ``None`` where the float32 screen cannot be used (then every
         column outside is to be checked in float64).
         """
@@ -92,19 +108,42 @@ class Float32Rows:
         if not self.usable or float(xp.amax(w)) > W32_MAX:
             return None, None, self
         w32, w_sum = xp.float32(w), float(xp.sum(w))
-        s32 = xp.sum_rows32(self.k32, w32)
-        if not math.isfinite(float(xp.sum(s32))):  # no bound from a NaN: every column in float64
-            return None, None, self
-        bound = xp.where(inside, 0.0, self.bound(s32, w_sum))
+        rows, bound = self, self._scaled_reference(w, inside, beta, threshold)
+        if bound is None:
+            s32 = xp.sum_rows32(self.k32, w32)
+            if not math.isfinite(float(xp.sum(s32))):  # no bound from a NaN: every column in float64
+                return None, None, self
+            bound = xp.where(inside, 0.0, self.bound(s32, w_sum))
+            rows = replace(self, reference=(w, xp.where(inside, math.inf, bound), beta))
+        else:
+            again = xp.nonzero(bound > threshold)
+            if again.shape[0]:
+                s32 = xp.sum_rows32(self.k32[again], w32)
+                if not math.isfinite(float(xp.sum(s32))):
+                    return None, None, self
+                bound[again] = self.bound(s32, w_sum)
         over = xp.nonzero(bound > threshold)
-        rows = self
         if over.shape[0]:
-            stale = over[self.beta32[over] < beta]
+            stale = over[rows.beta32[over] < beta]
             if stale.shape[0]:
-                rows = self.at(stale, beta)
+                rows = rows.at(stale, beta)
                 s32 = xp.sum_rows32(rows.k32[stale], w32)
                 if not math.isfinite(float(xp.sum(s32))):
                     return None, None, rows
                 bound[stale] = rows.bound(s32, w_sum)
                 over = over[bound[over] > threshold]
         return bound, over, rows
+
+    def _scaled_reference(self, w, inside, beta: float, threshold: float):
+        """``rho`` times the last full screen's bound (0 inside), or ``None`` where that is not usable: no
+        full screen yet, one at a larger slope, or more than a quarter of the columns left above ``threshold``."""
+        if self.reference is None or self.reference[2] > beta:
+            return None
+        xp = self.xp
+        w_ref, bound_ref, _ = self.reference
+        ratio = xp.where(w_ref > 0, w / xp.where(w_ref > 0, w_ref, 1.0), xp.where(w > 0, math.inf, 0.0))
+        rho = float(xp.amax(ratio)) * (1.0 + 1e-15)  # each ratio and the product rounded outwards
+        bound = xp.where(inside, 0.0, rho * bound_ref)
+        if not math.isfinite(rho) or 4 * int(xp.sum(bound > threshold)) > bound.shape[0]:
+            return None
+        return bound

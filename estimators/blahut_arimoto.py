@@ -55,7 +55,7 @@ from scipy import optimize
 from estimators import _ba_newton, _ba_plain
 from estimators._ba_arrays import get_backend
 from estimators._ba_newton import NewtonOptions
-from estimators._ba_objectives import END_POINT_EXCESS, CapacityObjective, KernelObjective, RDProblem, slope_point
+from estimators._ba_objectives import END_POINT_ARG_MIN, END_POINT_EXCESS, CapacityObjective, KernelObjective, RDProblem, slope_point
 from estimators._threads import kernel_threads
 from estimators._validation import (
     as_distortion,
@@ -658,7 +658,7 @@ def _min_distortion_point(xp, p: np.ndarray, d: np.ndarray, tol: float, max_iter
     """``beta -> inf``: the least ``I`` over encoders supported on each row's minimisers.
 
     The mix-SQP solver on the program whose kernel is ``1`` on each row's
-    minimisers and ``e^-708`` elsewhere (distortion ``0`` there and
+    minimisers and ``e^-708`` (``END_POINT_ARG_MIN``) elsewhere (distortion ``0`` there and
     ``END_POINT_EXCESS`` elsewhere, slope 1), from the support that a few plain
     steps on the 0/1 kernel pick (:func:`_end_point_start`). The certificate
     ``ln max c`` is evaluated here on the whole alphabet and the true 0/1 kernel.
@@ -668,8 +668,9 @@ def _min_distortion_point(xp, p: np.ndarray, d: np.ndarray, tol: float, max_iter
     kern = best.astype(float)
     live = p > 0
     problem = RDProblem.of(xp, p, np.where(best, 0.0, END_POINT_EXCESS))
-    obj = KernelObjective.at(problem, 1.0, None, opt.kernel_arg_min)
-    end_point = replace(opt, z_floor=opt.end_point_z_floor, stall_steps=opt.end_point_stall_steps)
+    obj = KernelObjective.at(problem, 1.0, None, END_POINT_ARG_MIN)
+    # certified below on the true 0/1 kernel: Blahut's bound there, not the solver's chord dual
+    end_point = replace(opt, z_floor=opt.end_point_z_floor, stall_steps=opt.end_point_stall_steps, chord_ratio=0.0)
     sol = _newton_solution(obj, _end_point_start(xp, p, best, opt), tol, max_iter, end_point)
     q, iterations = None, 0 if sol is None else sol.iterations
     if sol is not None:

@@ -572,27 +572,26 @@ def test_numpy_backend_kernels_are_numpys_and_never_import_torch():
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
-def test_float32_gram_is_accurate_and_declines_rows_it_cannot_resolve(backend):
-    """The float32 Hessian Gram: each entry within float32 rounding of the float64 one, relative to the
-    diagonal; a row of weight 1e-30 relative to the rest (its diagonal entry would round away) gets float64."""
+def test_gram_is_accurate_relative_to_its_diagonal_on_rows_of_any_scale(backend):
+    """The Hessian Gram (rows scaled to a largest entry of 1, entries raised to at least GRAM_ENTRY_MIN so
+    that no product is subnormal): each entry within rounding of the exact one relative to the diagonal,
+    float32 within float32 rounding; also with a row of weight 1e-30 and one of 1e-120 relative to the rest
+    (a global scale would round their diagonal away), and a row whose entries span 300 decades."""
     from estimators._ba_arrays import get_backend
 
     ops = get_backend(backend)
     rng = np.random.default_rng(5)
     g = np.exp(-40.0 * rng.random((60, 300)))
     w = np.exp(rng.uniform(-20.0, 0.0, 300))
-
-    def both(g, w):
-        single = ops.to_numpy(ops.gram(ops.asarray(g), ops.asarray(w), single=True))
-        double = ops.to_numpy(ops.gram(ops.asarray(g), ops.asarray(w)))
-        return np.triu(single), np.triu(double)
-
-    single, double = both(g, w)
-    scale = np.sqrt(np.outer(np.diag(double), np.diag(double)))
-    assert 0 < np.max(np.abs(single - double) / scale) < 300 * 2.0**-24
     g[7] *= 1e-30
-    single, double = both(g, w)
-    np.testing.assert_array_equal(single, double)
+    g[11] *= 1e-120
+    g[13] = np.exp(-690.0 * rng.random(300))
+    exact = (g * w) @ (g * w).T
+    scale = np.outer(np.sqrt(np.diag(exact)), np.sqrt(np.diag(exact)))
+    for single, allowed in ((True, 300 * 2.0**-24), (False, 1e-13)):
+        h = np.triu(ops.to_numpy(ops.gram(ops.asarray(g), ops.asarray(w), single=single)))
+        assert np.max(np.abs(h - np.triu(exact)) / scale) < allowed
+        assert np.all(np.diag(h) > 0)
 
 
 def test_block_steps_reach_the_optimum_of_full_steps(monkeypatch):
