@@ -64,6 +64,10 @@ class NewtonOptions:
         each entry, as the diagonal can span 20 decades (a mass of ``1e-19`` serving a row alone).
     ba_gap : float
         Above this certified gap (nats) each step also tries the Blahut-Arimoto step.
+    lead_steps, lead_gap : int, float
+        Above ``lead_gap`` each full Newton step is led by this many Blahut-Arimoto steps, each of which
+        lowers ``F``: a small mass short by a factor ``c`` is put right in one of them, where Newton's model
+        of ``-ln`` only doubles it (1024 x 1024, 20 slopes: 75 Newton steps to 70, 0.52 s to 0.43 s).
     crawl, crawl_gap_min : float
         Steps that shrink the gap by less than the factor ``crawl``, while it is above ``crawl_gap_min``,
         are crawling: the next step may be lengthened. Below, ``F``'s slope along a step is rounding noise.
@@ -108,6 +112,8 @@ class NewtonOptions:
     schur_fraction: int = 8
     ridge: float = 1e-13
     ba_gap: float = 1.0
+    lead_steps: int = 3
+    lead_gap: float = 0.05
     crawl: float = 0.3
     crawl_gap_min: float = 1e-6
     stall_steps: int = 30
@@ -177,12 +183,26 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
             step = _block_step(obj, ks, z, c, q, 0.25 * max(tol, gap * gap), opt)
         last_block = step is not None
         if step is None:
+            if gap > opt.lead_gap:
+                q, z, c = _lead(obj, ks, z, c, q, opt)
             step, factor = _step(obj, ks, z, c, q, gap, crawling, opt)
         q, keep = step
         last_gap = gap
         if keep is not None:
             idx, q, ks, factor = idx[keep], q[keep], ks[keep], None
         it += 1
+
+
+def _lead(obj, ks, z, c, q, opt: NewtonOptions):
+    """Up to ``lead_steps`` Blahut-Arimoto steps from ``q`` (each lowers ``F``): ``(q, z, c)``."""
+    for _ in range(opt.lead_steps):
+        q_ba = obj.ba_step(q, c)
+        z_ba = q_ba @ ks
+        if not bool((z_ba > opt.z_floor).all()):
+            break
+        q, z = q_ba, z_ba
+        c = obj.ascent(ks, z)
+    return q, z, c
 
 
 def _step(obj, ks, z, c, q, gap: float, crawling: bool, opt: NewtonOptions):
