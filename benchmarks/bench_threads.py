@@ -4,11 +4,11 @@ Every task is solved with ``threads=1``, ``threads=2`` (what the library did
 before it had a policy: the pools' own count, all cores on the 2-core benchmark
 machine) and the default (``threads=None``), on the same inputs at the same
 certified accuracy (``tol``), the three interleaved in rounds so that a change
-in the machine's load hits them alike. Each cell is the best of the rounds;
-``spread`` is the largest worst/best ratio over the three, a measure of the
-noise. The last columns say whether the default's answer is the one-thread
-answer to the last bit, and how far the two-thread answer is from it (a
-threaded BLAS may sum in another order).
+in the machine's load hits them alike (see :func:`measure`: samples of several
+solves, ratios paired within a round). Times are medians over the rounds. The
+last columns say whether the default's answer is the one-thread answer to the
+last bit, and how far the two-thread answer is from it (a threaded BLAS may
+sum in another order).
 
 Tasks, for each size ``n``: the capacity of a random ``n x n`` channel (rows
 Dirichlet(1)); a 20-slope R(D) curve of a random ``n x n`` distortion (uniform
@@ -19,7 +19,10 @@ with 16 clusters (``restarts=0``).
 (ended when the run ends): the machine's other users come on top, so say what
 else was running. Run::
 
-    python benchmarks/bench_threads.py [--quick] [--load K] [--sizes 64 256 1024]
+    python benchmarks/bench_threads.py [--quick] [--load K] [--sizes 64 256 1024] [--rounds R] [--sample S]
+        [--no-two]
+
+The loaded table of issue 18: ``--quick --load 2 --rounds 15 --sample 0.5 --no-two``.
 """
 
 from __future__ import annotations
@@ -56,30 +59,40 @@ def _tasks(n: int, tol: float, rng: np.random.Generator) -> list[tuple[str, obje
     ]
 
 
-def measure(solve, rounds: int, budget_s: float) -> dict:
-    """Best time of each configuration over interleaved rounds (fewer rounds once ``budget_s`` is spent).
+def measure(solve, rounds: int, budget_s: float, sample_s: float, configs=CONFIGS) -> dict:
+    """Paired timings of the configurations over interleaved rounds (fewer rounds once ``budget_s`` is spent).
 
-    The order of the configurations rotates from round to round: a run after a
-    two-thread run can be slowed by the pool's threads still spinning, and the
-    rotation puts every configuration in that place alike.
+    One sample is ``reps`` solves in a row, ``reps`` chosen so that a one-thread
+    sample lasts at least ``sample_s`` (a millisecond task under load is mostly
+    scheduler noise). Each round takes one sample of every configuration, in an
+    order that rotates from round to round (a run after a two-thread run can be
+    slowed by the pool's threads still spinning); a configuration's ratio to one
+    thread is taken within each round, so that a change of the load between
+    rounds cancels, and the median and quartiles of these paired ratios are reported.
     """
-    times: dict[str, list[float]] = {name: [] for name, _ in CONFIGS}
+    t0 = time.perf_counter()
+    solve(1)
+    reps = max(1, math.ceil(sample_s / max(time.perf_counter() - t0, 1e-6)))
+    times: dict[str, list[float]] = {name: [] for name, _ in configs}
     answers: dict[str, np.ndarray] = {}
     started = time.perf_counter()
     for r in range(rounds):
-        for name, threads in CONFIGS[r % len(CONFIGS):] + CONFIGS[:r % len(CONFIGS)]:
+        for name, threads in configs[r % len(configs):] + configs[:r % len(configs)]:
             t0 = time.perf_counter()
-            answers[name] = np.asarray(solve(threads))
-            times[name].append(time.perf_counter() - t0)
-        if time.perf_counter() - started > budget_s:
+            for _ in range(reps):
+                answers[name] = np.asarray(solve(threads))
+            times[name].append((time.perf_counter() - t0) / reps)
+        if time.perf_counter() - started > budget_s and r >= 2:
             break
-    one = answers["1 thread"]
+    one = np.array(times["1 thread"])
+    ratios = {name: np.array(v) / one for name, v in times.items()}
     return dict(
-        best={name: min(v) for name, v in times.items()},
-        spread=max(max(v) / min(v) for v in times.values()),
-        same_default=bool(np.array_equal(answers["default"], one)),
-        diff_2=float(np.max(np.abs(answers["2 threads"] - one))),
-        rounds=len(times["1 thread"]),
+        median={name: float(np.median(v)) for name, v in times.items()},
+        ratio={name: np.percentile(v, [25, 50, 75]) for name, v in ratios.items()},
+        same_default=bool(np.array_equal(answers["default"], answers["1 thread"])),
+        diff_2=float(np.max(np.abs(answers["2 threads"] - answers["1 thread"]))) if "2 threads" in answers else math.nan,
+        rounds=len(one),
+        reps=reps,
     )
 
 
@@ -95,9 +108,13 @@ def main(argv=None) -> int:
     parser.add_argument("--tol", type=float, default=1e-6, help="certified gap of every solve (nats)")
     parser.add_argument("--load", type=int, default=0, help="busy-looping processes to start for the run")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per task before rounds are cut")
+    parser.add_argument("--sample", type=float, default=0.0,
+                        help="seconds one timing sample lasts at least (solves repeated; default one solve)")
+    parser.add_argument("--no-two", action="store_true", help="leave the two-thread configuration out")
     args = parser.parse_args(argv)
     sizes = args.sizes or ((64, 256, 1024) if args.quick else (64, 128, 256, 512, 1024))
     rounds = args.rounds or (2 if args.quick else 3)
+    configs = tuple(c for c in CONFIGS if not (args.no_two and c[1] == 2))
     import warnings
 
     from threadpoolctl import threadpool_info
@@ -106,21 +123,28 @@ def main(argv=None) -> int:
     pools = ", ".join(f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info())
     load = os.getloadavg()[0]
     print(f"# bench_threads: {os.cpu_count()} CPUs, pools before the run: {pools}; load average {load:.2f}; "
-          f"{args.load} busy processes of ours; tol={args.tol:g}; best of {rounds} interleaved rounds\n")
-    print("| task | 1 thread (s) | 2 threads (s) | default (s) | 2 threads / 1 | default / 1 | spread | rounds "
+          f"{args.load} busy processes of ours; tol={args.tol:g}; {rounds} interleaved rounds, samples of at "
+          f"least {args.sample:g} s; ratios are medians [quartiles] of the per-round ratios to one thread\n")
+    print("| task | solves per sample | 1 thread (s) | default (s) | **default / 1** | 2 threads / 1 | rounds "
           "| default = 1 thread | max abs diff 2 vs 1 (nats) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    print("|---|---:|---:|---:|---|---|---:|---|---:|")
     busy = _busy(args.load)
     try:
         rng = np.random.default_rng(0)
         for n in sizes:
             for task, solve in _tasks(n, args.tol, rng):
                 solve(1)  # warm-up: imports, first-call costs
-                m = measure(solve, rounds, args.budget)
-                b = m["best"]
-                print(f"| {task} | {b['1 thread']:.4f} | {b['2 threads']:.4f} | {b['default']:.4f} "
-                      f"| {b['2 threads'] / b['1 thread']:.2f}x | {b['default'] / b['1 thread']:.2f}x "
-                      f"| {m['spread']:.2f} | {m['rounds']} | {m['same_default']} | {m['diff_2']:.1e} |", flush=True)
+                m = measure(solve, rounds, args.budget, args.sample, configs)
+                med, ratio = m["median"], m["ratio"]
+
+                def cell(name):
+                    if name not in ratio:
+                        return "-"
+                    lo, mid, hi = ratio[name]
+                    return f"{mid:.3f}x [{lo:.3f}, {hi:.3f}]"
+
+                print(f"| {task} | {m['reps']} | {med['1 thread']:.4f} | {med['default']:.4f} | {cell('default')} "
+                      f"| {cell('2 threads')} | {m['rounds']} | {m['same_default']} | {m['diff_2']:.1e} |", flush=True)
     finally:
         for proc in busy:
             proc.kill()

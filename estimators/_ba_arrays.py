@@ -137,13 +137,16 @@ class NumpyBackend:
         with np.errstate(over="ignore", invalid="ignore"):  # weights beyond float range: the caller declines
             gw = np.multiply(g, weights[None, :])
             gw, top = _rows_scaled(gw, gw.max(axis=1))
+            # column scaling on the way out, then rows in place: LAPACK and BLAS take Fortran-ordered h uncopied
             if single:
                 np.maximum(gw, GRAM32_ENTRY_MIN, out=gw)
                 h = blas.ssyrk(1.0, gw.astype(np.float32).T, trans=1)
             else:
                 np.maximum(gw, GRAM_ENTRY_MIN, out=gw)
                 h = blas.dsyrk(1.0, gw.T, trans=1)
-            return np.multiply(h, np.outer(top, top), dtype=np.float64)
+            h = np.multiply(h, top[None, :], dtype=np.float64, order="F")
+            h *= top[:, None]
+            return h
 
     def symv(self, h, x):
         """``h @ x`` for a :meth:`gram` result ``h``."""
