@@ -90,7 +90,8 @@ def measure(solve, rounds: int, budget_s: float, sample_s: float, configs=CONFIG
         median={name: float(np.median(v)) for name, v in times.items()},
         ratio={name: np.percentile(v, [25, 50, 75]) for name, v in ratios.items()},
         same_default=bool(np.array_equal(answers["default"], answers["1 thread"])),
-        diff_2=float(np.max(np.abs(answers["2 threads"] - answers["1 thread"]))) if "2 threads" in answers else math.nan,
+        diff_2=(float(np.max(np.abs(answers["2 threads"] - answers["1 thread"])))
+                if "2 threads" in answers else math.nan),
         rounds=len(one),
         reps=reps,
     )

@@ -162,7 +162,7 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
             return None
         gap, entering, screen = obj.certificate(screen, idx, q, z, c, tol, max(opt.enter_min, idx.shape[0]))
         certified = gap
-        if factor is not None and tol < gap and gap * gap <= opt.chord_ratio * tol:
+        if obj.block and factor is not None and tol < gap and gap * gap <= opt.chord_ratio * tol:
             delta = xp.cholesky_apply(factor, (c - 1.0)[:, None])[:, 0]
             chord, screen = obj.chord_certificate(screen, idx, ks, z, delta, tol)
             certified = min(gap, chord)
@@ -406,13 +406,14 @@ def _extend(obj, ks, q, delta, z_1, slope: float, z_floor: float) -> float:
 
 
 def _model_minimiser(xp, h, c, q, opt: NewtonOptions):
-    r"""Minimiser over the simplex of Newton's model :math:`\tfrac12 (x-q)^\top H (x-q) - c^\top (x-q)` (``None``: none).
+    r"""Minimiser over the simplex of Newton's model :math:`\tfrac12 (x-q)^\top H (x-q) - c^\top (x-q)`.
 
     KKT: :math:`Hx = r - \nu 1 + \mu`, ``r = c + Hq``, ``sum x = 1``,
     ``x, mu >= 0``, ``mu x = 0``. Each primal-dual pass fixes a set ``B`` at
     zero and solves for the rest through one Cholesky factor of ``H``: with
     ``Y = H^{-1} [r, 1, e_B]``, the ``|B| + 1`` conditions ``x_B = 0``,
-    ``sum x = 1`` fix ``(nu, mu_B)``. Returned with the factor (``(None, None)`` where ``H`` has none).
+    ``sum x = 1`` fix ``(nu, mu_B)``. Returned with the factor: ``(x or None where the model
+    fails, factor or None where H has none)``.
     """
     if h is None:  # weights p/z^2 beyond float range: no usable model
         return None, None

@@ -75,7 +75,7 @@ class KernelObjective:
     beta: float
     screen: Float32Rows
     kernel_arg_min: float
-    block: bool = True  # F(tq) = F(q) - ln t: block steps may change the block's mass
+    block: bool = True  # F(tq) = F(q) - ln t: block steps and the chord dual (Newton for F + sum q) may change the mass
 
     @classmethod
     def at(cls, problem: RDProblem, beta: float, screen: Float32Rows | None, kernel_arg_min: float):
@@ -211,7 +211,7 @@ class CapacityObjective:
     w_mean: Any
     used: Any
     screen: None = None
-    block: bool = False  # block steps need F(tq) = F(q) - ln t, which -I does not have
+    block: bool = False  # block steps and the chord dual need F(tq) = F(q) - ln t, which -I does not have
 
     @classmethod
     def of(cls, xp, w: np.ndarray) -> CapacityObjective:
@@ -260,10 +260,6 @@ class CapacityObjective:
             return float(np.sum((col[:-1] - z[:-1]) * log_r) + col[-1] - z[-1])
 
         return slope
-
-    def chord_certificate(self, screen, idx, ks, z, delta, tol: float):
-        """No second dual point here: ``(inf, screen)``; the certificate's bracket is the gap."""
-        return math.inf, screen
 
     def certificate(self, screen, idx, q, z, c, tol: float, cap: int):
         """``(max_x D(W_x || r) - I, entering inputs or None, None)`` over every input; the mixed upper end

@@ -55,7 +55,14 @@ from scipy import optimize
 from estimators import _ba_newton, _ba_plain
 from estimators._ba_arrays import get_backend
 from estimators._ba_newton import NewtonOptions
-from estimators._ba_objectives import END_POINT_ARG_MIN, END_POINT_EXCESS, CapacityObjective, KernelObjective, RDProblem, slope_point
+from estimators._ba_objectives import (
+    END_POINT_ARG_MIN,
+    END_POINT_EXCESS,
+    CapacityObjective,
+    KernelObjective,
+    RDProblem,
+    slope_point,
+)
 from estimators._threads import kernel_threads
 from estimators._validation import (
     as_distortion,
