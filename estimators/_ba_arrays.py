@@ -18,7 +18,7 @@ import numpy as np
 from scipy import special
 from scipy.linalg import blas, lapack
 
-from estimators._threads import hold_threads, torch_imported
+from estimators._threads import held_at, hold_threads, torch_imported
 
 BACKENDS = ("numpy", "torch")
 #: A Gram's rows, scaled to a largest entry of 1, are raised to at least this, so that no product is subnormal
@@ -163,6 +163,12 @@ class NumpyBackend:
         """``h[idx][:, idx]`` for sorted ``idx`` (keeps a :meth:`gram` upper triangle valid)."""
         return h[np.ix_(idx, idx)]
 
+    def kernel(self, dt, beta: float, arg_min: float):
+        """``exp(max(-beta dt, arg_min))`` for kernel rows ``dt`` (a new array, computed in place)."""
+        k = np.multiply(dt, -beta)
+        np.maximum(k, arg_min, out=k)
+        return np.exp(k, out=k)
+
     def cholesky(self, h):
         """A Cholesky factor of the :meth:`gram`-like ``h``, or ``None`` where it is not positive definite."""
         with _serial(h):
@@ -190,8 +196,9 @@ def _rows_scaled(gw, top):
 
 def _serial(h):
     """One thread for LAPACK's blocked Cholesky and BLAS ``symv`` from ``SERIAL_MIN`` rows: with more, their
-    partial sums are split by thread count, and results would depend on it (the products stay threaded)."""
-    return hold_threads(1) if h.shape[0] >= SERIAL_MIN else nullcontext()
+    partial sums are split by thread count, and results would depend on it (the products stay threaded).
+    Nothing to do inside a scope that already holds one thread (a public call's default)."""
+    return hold_threads(1) if h.shape[0] >= SERIAL_MIN and not held_at(1) else nullcontext()
 
 
 @dataclass(frozen=True)
@@ -311,6 +318,9 @@ class TorchBackend:
 
     def submatrix(self, h, idx):
         return h[idx][:, idx]
+
+    def kernel(self, dt, beta: float, arg_min: float):
+        return self.torch.exp(self.torch.clamp(dt * -beta, min=arg_min))
 
     def cholesky(self, h):
         fac, info = self.torch.linalg.cholesky_ex(h)

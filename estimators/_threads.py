@@ -39,7 +39,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-__all__ = ["limit_threads", "kernel_threads", "hold_threads", "torch_imported", "auto_threads", "SINGLE_THREAD_ENTRIES"]
+__all__ = [
+    "limit_threads", "kernel_threads", "hold_threads", "held_at", "torch_imported", "auto_threads", "SINGLE_THREAD_ENTRIES",
+]
 
 #: Problems with at most this many matrix entries run on one thread by default (``threads=None``).
 #: Measured on the 2-core benchmark machine: one thread was faster at every size to 1024 x 1024,
@@ -126,6 +128,13 @@ def torch_imported() -> None:
     with _LOCK:
         if _OPEN and "torch" not in _SAVED:
             _apply(next(reversed(_OPEN.values())))
+
+
+def held_at(threads: int) -> bool:
+    """Whether the scope entered last and still open holds ``threads`` (the count the pools were last set to
+    by a scope): another at that count would change nothing."""
+    with _LOCK:
+        return bool(_OPEN) and next(reversed(_OPEN.values())) == threads
 
 
 def hold_threads(threads: int | None):
