@@ -91,6 +91,20 @@ def test_nested_blocks_restore_the_enclosing_count(three_threads):
     assert _pools() == before
 
 
+def test_held_at_names_the_count_of_the_innermost_open_scope(three_threads):
+    """The kernels skip a nested one-thread scope where one already holds (held_at); the pools are then at it."""
+    assert not _threads.held_at(1) and not _threads.held_at(3)
+    with _threads.hold_threads(1):
+        assert _threads.held_at(1) and not _threads.held_at(2)
+        assert _all_at(_pools(), 1)
+        with _threads.hold_threads(2):
+            assert _threads.held_at(2) and not _threads.held_at(1)
+        assert _threads.held_at(1) and _all_at(_pools(), 1)
+    with _threads.hold_threads(None):  # leaves the settings: holds no count
+        assert not _threads.held_at(1) and not _threads.held_at(3)
+    assert not _threads.held_at(1)
+
+
 def test_torch_imported_inside_a_block_is_restored_too():
     code = (
         "import sys\n"
