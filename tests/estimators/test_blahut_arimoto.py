@@ -591,7 +591,8 @@ def test_gram_is_accurate_relative_to_its_diagonal_on_rows_of_any_scale(backend)
     scale = np.outer(np.sqrt(np.diag(exact)), np.sqrt(np.diag(exact)))
     for single, allowed in ((True, 300 * 2.0**-24), (False, 1e-13)):
         h = np.triu(ops.to_numpy(ops.gram(ops.asarray(g), ops.asarray(w), single=single)))
-        assert np.max(np.abs(h - np.triu(exact)) / scale) < allowed
+        error = np.max(np.abs(h - np.triu(exact)) / scale)
+        assert error < allowed and (error > 1e-12 or not single)  # single: float32 products, rounded as such
         assert np.all(np.diag(h) > 0)
 
 
