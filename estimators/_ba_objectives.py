@@ -258,9 +258,13 @@ class CapacityObjective:
         return c_j - float(self.xp.sum(q * c)) / float(self.xp.sum(q))
 
     def ba_step(self, q, c):
-        """The Blahut-Arimoto step ``q exp(D)`` (normalised)."""
-        x = q * self.xp.exp(c - self.xp.amax(c))
-        return x / self.xp.sum(x)
+        """The Blahut-Arimoto step ``q exp(D)`` (normalised), scaled by the largest ``D`` among the inputs of
+        positive mass: an input of none (just entered) may have a ``D`` hundreds of nats above the rest,
+        which would round every ``exp`` of the others to 0 (the masses it keeps at 0 are still 0)."""
+        xp = self.xp
+        top = float(xp.amax(xp.where(q > 0, c, -math.inf)))
+        x = q * xp.exp(xp.clip(c - top, -math.inf, 0.0))
+        return x / xp.sum(x)
 
     def segment_slope(self, z: np.ndarray, col: np.ndarray):
         """``phi'`` of ``phi(t) = F((1 - t) p + t e_j)``, ``col`` the row of ``j`` (numpy)."""

@@ -786,6 +786,22 @@ def test_relabelling_alphabets_changes_nothing(data):
     assert ca == pytest.approx(cb, abs=1e-9)
 
 
+def test_capacity_step_with_an_entered_input_far_above_the_rest():
+    """Found by Hypothesis (test_relabelling_alphabets_changes_nothing): inputs 1 and 3 are the same row, and
+    an input that enters at zero mass has a divergence hundreds of nats above the others (its output is
+    unreached), so the Blahut-Arimoto lead step scaled by the largest D rounded every kept mass to 0 and
+    divided 0 by 0. The step is now scaled by the largest D of an input of positive mass."""
+    w = np.array([[0.0, 1.0, 0.0], [4 / 9, 4 / 9, 1 / 9], [1.0, 0.0, 0.0], [4 / 9, 4 / 9, 1 / 9]])
+    ref = channel_capacity(w, tol=1e-11, method="plain", max_iter=10**6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for rows in ([0, 1, 2, 3], [3, 2, 1, 0]):
+            for cols in ([0, 1, 2], [1, 2, 0]):
+                cap = channel_capacity(w[np.ix_(rows, cols)], tol=1e-11)
+                assert cap.upper - cap.lower <= 1e-11
+                assert cap.lower - 1e-11 <= ref.upper and ref.lower - 1e-11 <= cap.upper
+
+
 @settings(max_examples=12)
 @given(data=st.data())
 def test_distortion_rate_inverts_the_curve(data):
