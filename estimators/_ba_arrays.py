@@ -166,7 +166,8 @@ class NumpyBackend:
         return h[np.ix_(idx, idx)]
 
     def kernel(self, dt, beta: float, arg_min: float):
-        """``exp(max(-beta dt, arg_min))`` for kernel rows ``dt`` (a new array, computed in place)."""
+        """``exp(max(-beta dt, arg_min))`` for kernel rows ``dt``, in ``dt``'s precision (a new array, computed
+        in place)."""
         k = np.multiply(dt, -beta)
         np.maximum(k, arg_min, out=k)
         return np.exp(k, out=k)

@@ -61,12 +61,12 @@ class Float32Rows:
         """The value with ``rows`` recomputed at ``beta``: a copy, unless this one is ``owned`` (a solver's own).
 
         Where ``rows`` are more than half of them, every row is (new arrays, no copy of the old)."""
-        xp, arg = self.xp, float(np.float32(-beta))
+        xp, beta32 = self.xp, float(np.float32(beta))  # the slope as float32 rounds it (the bound's analysis)
         if 2 * rows.shape[0] > self.k32.shape[0]:
-            k32 = xp.exp(xp.maximum(self.dt32 * arg, F32_ARG_MIN))
+            k32 = xp.kernel(self.dt32, beta32, F32_ARG_MIN)
             return replace(self, k32=k32, beta32=xp.full(k32.shape[0], beta), owned=True)
         new = self if self.owned else replace(self, k32=self.k32 * 1.0, beta32=self.beta32 * 1.0, owned=True)
-        new.k32[rows] = xp.exp(xp.maximum(self.dt32[rows] * arg, F32_ARG_MIN))
+        new.k32[rows] = xp.kernel(self.dt32[rows], beta32, F32_ARG_MIN)
         new.beta32[rows] = beta
         return new
 
