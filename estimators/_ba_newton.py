@@ -21,7 +21,10 @@ located from the sign of ``F``'s derivative (it resolves rows of mass ``1e-25``
 that move ``F`` below its float resolution; also where that mass is below
 ``1e-30`` of the largest and the gap crawls). Far from the optimum the
 Blahut-Arimoto step is also tried beside Newton's and a crawling step may be
-lengthened; late, Newton steps are taken on the block of coordinates still off.
+lengthened; late, Newton steps are taken on the block of coordinates still off,
+and the gap is also certified by the dual point of a Newton step found by
+conjugate gradients preconditioned with the last Hessian factor (second order,
+where Blahut's bound is first order).
 The solver declines (``None``) where some ``(Kq)(x)`` underflows or the gap
 stalls; the caller then starts again elsewhere. The certificate does not depend
 on how ``q`` was found.
@@ -85,10 +88,15 @@ class NewtonOptions:
         0.1 s against 5.7 s from the uniform pmf; at beta 20, 75 ms against 158 ms from the vertex).
     gram32_gap : float
         Above this gap the Hessian's Gram is formed in float32 (Newton converges as fast there).
-    chord_ratio : float
-        Where ``gap^2 <= chord_ratio tol`` and the support is that of the last Newton step, the gap is also
-        certified by the dual point of a Newton step through that step's Hessian factor (the objective's
-        ``chord_certificate``; second order, where Blahut's ``ln max c`` is first order); ``0``: never.
+    chord_ratio, chord_cg_steps : float, int
+        Where ``gap^2 <= chord_ratio tol``, the gap is also certified by the dual point of a Newton step
+        (the objective's ``chord_certificate``; second order, where Blahut's ``ln max c`` is first order),
+        the step found by this many conjugate-gradient steps on ``H delta = c - 1``, preconditioned by the
+        last Newton step's Hessian factor; ``chord_ratio = 0``: never. Late in a slope Blahut's bound is
+        far above the true gap (1024 x 1024, beta 1000: ``1.2e-3`` against ``1.7e-9``), and a full Newton
+        step was spent on the certificate alone; the certified point is then moved by that Newton step
+        (see ``_polished``). Newton steps of 20-slope curves, 1024 x 1024 at 1e-6: 70 to 49; 50-slope
+        curves at 512 x 512: 147 to 93 (1e-6) and 178 to 136 (1e-10); three CG steps: 51, 107, 138.
     block_gap, block_fraction : float, int
         Below ``block_gap`` a step may be taken on the coordinates with ``|ln c| > max(tol, gap^2) / 4``
         alone, when they are at most ``1/block_fraction`` of the support.
@@ -121,7 +129,8 @@ class NewtonOptions:
     enter_min: int = 32
     vertex_arg_max: float = 10.0
     gram32_gap: float = 1e-4
-    chord_ratio: float = 0.1
+    chord_ratio: float = 1e4
+    chord_cg_steps: int = 6
     block_gap: float = 0.3
     block_fraction: int = 2
     z_floor: float = 1e-250
@@ -153,7 +162,7 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
     ks = obj.rows(idx)
     screen = obj.screen
     it, last_gap, best_gap, best_at, last_block = 0, math.inf, math.inf, 0, False
-    factor = None  # the Cholesky factor of the last Newton step's Hessian while the support is its own
+    pre = None  # the last Newton step's Hessian factor, as a preconditioner
     while True:
         z = q @ ks
         if not bool((z > opt.z_floor).all()):
@@ -163,10 +172,12 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
             return None
         gap, entering, screen = obj.certificate(screen, idx, q, z, c, tol, max(opt.enter_min, idx.shape[0]))
         certified = gap
-        if obj.block and factor is not None and tol < gap and gap * gap <= opt.chord_ratio * tol:
-            delta = xp.cholesky_apply(factor, (c - 1.0)[:, None])[:, 0]
+        if obj.block and pre is not None and tol < gap and gap * gap <= opt.chord_ratio * tol:
+            delta = _newton_direction(obj, ks, z, c, pre, opt.chord_cg_steps)
             chord, screen = obj.chord_certificate(screen, idx, ks, z, delta, tol)
             certified = min(gap, chord)
+            if chord <= tol:
+                return _polished(obj, idx, q, ks, z, c, delta, chord, tol, it, screen, opt.z_floor)
         if certified <= tol or it >= max_iter:
             return Solution(idx, q, ks, z, c, certified, it, screen)
         if gap < 0.5 * best_gap:
@@ -177,7 +188,7 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
             new, k_new, c_new = entering
             idx, ks = xp.concat([idx, new]), xp.concat([ks, k_new])
             q, c = xp.concat([q, xp.zeros(new.shape[0])]), xp.concat([c, c_new])
-            factor = None
+            pre = None  # (a preconditioner blind to the entering columns gained no step)
         crawling = it > 0 and gap > max(opt.crawl * last_gap, opt.crawl_gap_min)
         step = None  # a block step, unless the last one did not shrink the gap (below crawl_gap_min too)
         if obj.block and not crawling and gap <= opt.block_gap and not (last_block and gap > opt.crawl * last_gap):
@@ -187,11 +198,85 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
             if gap > opt.lead_gap:
                 q, z, c = _lead(obj, ks, z, c, q, opt)
             step, factor = _step(obj, ks, z, c, q, gap, crawling, opt)
+            pre = None if factor is None else _Preconditioner(factor, xp.index(np.arange(q.shape[0])))
         q, keep = step
         last_gap = gap
         if keep is not None:
-            idx, q, ks, factor = idx[keep], q[keep], ks[keep], None
+            idx, q, ks = idx[keep], q[keep], ks[keep]
+            pre = None if pre is None else pre.kept(keep)
         it += 1
+
+
+def _polished(obj, idx, q, ks, z, c, delta, chord: float, tol: float, it: int, screen, z_floor: float) -> Solution:
+    """The solution at ``q + delta`` (clipped, normalised), where the chord certificate through ``delta`` holds
+    there too, else at ``q``.
+
+    The chord gap bounds ``F(q) - min F`` through a lower bound ``L`` on ``min F``; at any ``q'`` the gap is
+    ``F(q') - L``. ``delta`` is (nearly) the Newton step, so ``q + delta`` is as far again closer to the
+    optimum: where the certificate stops a slope a step before Blahut's would, the point still has the
+    accuracy of that step (the encoder's rate and distortion, first order in ``q``, not only the
+    Lagrangian, second order).
+    """
+    xp = obj.xp
+    q_new = q + delta
+    q_new = xp.where(q_new > 0, q_new, 0.0)
+    q_new = q_new / xp.sum(q_new)
+    z_new = q_new @ ks
+    gap_new = chord + (obj.value(z_new) - obj.value(z))
+    if not (bool((z_new > z_floor).all()) and gap_new <= tol):
+        return Solution(idx, q, ks, z, c, chord, it, screen)
+    q_new, keep = _kept(xp, q_new)
+    if keep is not None:
+        idx, q_new, ks = idx[keep], q_new[keep], ks[keep]
+    return Solution(idx, q_new, ks, z_new, obj.ascent(ks, z_new), max(gap_new, 0.0), it, screen)
+
+
+@dataclass(frozen=True)
+class _Preconditioner:
+    """The Cholesky factor of an earlier Newton step's Hessian, as a preconditioner of the Hessian at a later
+    point of the same support, or of one that has lost columns since: ``at[i]`` is the factor's coordinate of
+    the support's ``i``-th. Of a smaller support it is the inverse's principal block, still positive
+    definite (20-slope curve at 1024 x 1024 and 50-slope curves at 512 x 512, 1e-6 and 1e-10: 49, 93 and
+    136 Newton steps, against 62, 130 and 141 with the factor dropped with the columns).
+    """
+
+    factor: Any
+    at: Any
+
+    def kept(self, keep) -> _Preconditioner:
+        return _Preconditioner(self.factor, self.at[keep])
+
+    def __call__(self, xp, r):
+        """``P r``."""
+        if self.at.shape[0] == self.factor.shape[0]:
+            return xp.cholesky_apply(self.factor, r[:, None])[:, 0]
+        padded = xp.zeros(self.factor.shape[0])
+        padded[self.at] = r
+        return xp.cholesky_apply(self.factor, padded[:, None])[self.at, 0]
+
+
+def _newton_direction(obj, ks, z, c, pre: _Preconditioner, steps: int):
+    """``delta`` with ``H delta ~ c - 1`` (a Newton step for ``F + sum q``, unconstrained) at the current point:
+    ``steps`` preconditioned conjugate-gradient steps from 0, each two products with ``ks``; stops early where
+    the curvature it meets is not positive and finite (any ``delta`` serves the chord certificate)."""
+    xp = obj.xp
+    r = c - 1.0
+    # a Hessian scaled beyond float range (masses of 1e-19 serving rows alone) overflows: the loop stops there
+    with np.errstate(over="ignore", invalid="ignore"):
+        delta, y = xp.zeros(r.shape[0]), pre(xp, r)
+        direction, ry = y, float(xp.sum(r * y))
+        for _ in range(steps):
+            h_dir = obj.hessian_product(ks, z, direction)
+            curvature = float(xp.sum(direction * h_dir))
+            if not (0 < curvature < math.inf and 0 < ry < math.inf):
+                break
+            alpha = ry / curvature
+            delta = delta + alpha * direction
+            r = r - alpha * h_dir
+            y = pre(xp, r)
+            ry_next = float(xp.sum(r * y))
+            direction, ry = y + (ry_next / ry) * direction, ry_next
+    return delta
 
 
 def _lead(obj, ks, z, c, q, opt: NewtonOptions):

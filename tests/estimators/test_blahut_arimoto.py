@@ -529,6 +529,22 @@ def test_rd_curves_of_hard_problems_are_certified(seed, n_problems):
         assert last.rate + beta * last.distortion == pytest.approx(ref.rate + beta * ref.distortion, abs=2 * tol)
 
 
+def test_chord_certificate_on_a_hessian_beyond_float_range_warns_nothing():
+    """Found by the stress run (seed 1, problem 174: 11 x 38, masses down to 6e-7, distortions to 37, slopes
+    to 907 at 1e-6; the curve, its last slope from the uniform pmf, the D_min end point, as the stress check
+    runs them): the conjugate gradients of the chord certificate met curvature beyond float range and
+    warned of an overflow; they stop there, and each slope is certified as before."""
+    rng = np.random.default_rng(1)
+    for _ in range(175):
+        p, d, betas, tol = _hard_rd_problem(rng, _ % 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        curve = rd_curve(p, d, betas, tol=tol, max_iter=500)
+        uniform = rate_distortion(p, d, float(betas[-1]), tol=tol, init=np.full(d.shape[1], 1 / d.shape[1]))
+        top = distortion_rate(p, d, 1e6, tol=1e-9, max_iter=500)
+    assert tol == 1e-6 and curve.converged.all() and uniform.converged and top.converged
+
+
 def _ulps(got, want):
     return np.max(np.abs(got - want) / np.spacing(np.abs(want)))
 
@@ -609,7 +625,8 @@ def test_block_steps_reach_the_optimum_of_full_steps(monkeypatch):
         return out
 
     monkeypatch.setattr(_ba_newton, "_block_step", counted)
-    plain_lead = _ba_newton.NewtonOptions(lead_steps=0)  # Blahut-Arimoto lead steps leave few blocks at 1e-2
+    # Blahut-Arimoto lead steps leave few blocks at 1e-2, and the chord certificate ends most slopes before one
+    plain_lead = _ba_newton.NewtonOptions(lead_steps=0, chord_ratio=0.0)
     for tol in (1e-2, 1e-8):
         taken.clear()
         blocks = rd_curve(p, d, betas, tol=tol, options=plain_lead)
