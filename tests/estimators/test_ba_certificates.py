@@ -194,7 +194,7 @@ def test_newton_direction_from_an_earlier_factor_converges_to_the_newton_step():
     exact = np.linalg.solve(h, c - 1.0)
 
     def error(steps):
-        e = _newton_direction(obj, ks, z, c, pre, steps) - exact
+        e = _newton_direction(obj, ks, z, c, pre, steps, math.inf) - exact
         return math.sqrt(e @ h @ e)
 
     size = math.sqrt(exact @ h @ exact)
@@ -252,3 +252,26 @@ def test_chord_certificate_ends_slopes_of_a_curve_and_keeps_them_exact(monkeypat
         ref = rate_distortion(p, d, beta, tol=1e-12)
         lag, lag_ref = pt.rate + beta * pt.distortion, ref.rate + beta * ref.distortion
         assert lag_ref - 1e-12 <= lag <= lag_ref + pt.gap + ref.gap + 1e-12
+
+
+def test_newton_direction_declines_where_the_decrement_exceeds_the_futile_gap():
+    """Half the Newton decrement through the preconditioner estimates F - min F near the optimum: above
+    ``futile`` no direction is computed (no certificate could be below the true gap), at or below it one is."""
+    from estimators._ba_newton import _newton_direction, _Preconditioner
+
+    rng = np.random.default_rng(6)
+    p, d, beta = rng.dirichlet(np.ones(30)), rng.random((30, 20)), 10.0
+    f_star, q_star = _optimum(p, d, beta)
+    obj = _objective(p, d, beta)
+    support = np.flatnonzero(q_star > 1e-12)
+    ks = obj.rows(XP.index(support))
+    q = q_star[support] * np.exp(0.05 * rng.uniform(-1.0, 1.0, support.size))
+    q /= q.sum()
+    z = q @ ks
+    c = obj.ascent(ks, z)
+    h = obj.hessian(ks, z, single=False)
+    pre = _Preconditioner(XP.cholesky(h), XP.index(np.arange(support.size)))
+    half_decrement = 0.5 * float((c - 1.0) @ XP.cholesky_apply(pre.factor, (c - 1.0)[:, None])[:, 0])
+    assert _newton_direction(obj, ks, z, c, pre, 3, 0.99 * half_decrement) is None
+    assert _newton_direction(obj, ks, z, c, pre, 3, half_decrement) is not None
+    assert obj.value(z) - f_star == pytest.approx(half_decrement, rel=0.1)
