@@ -215,10 +215,11 @@ def _polished(obj, idx, q, ks, z, c, delta, chord: float, tol: float, it: int, s
     there too, else at ``q``.
 
     The chord gap bounds ``F(q) - min F`` through a lower bound ``L`` on ``min F``; at any ``q'`` the gap is
-    ``F(q') - L``. ``delta`` is (nearly) the Newton step, so ``q + delta`` is as far again closer to the
-    optimum: where the certificate stops a slope a step before Blahut's would, the point still has the
-    accuracy of that step (the encoder's rate and distortion, first order in ``q``, not only the
-    Lagrangian, second order).
+    ``F(q') - L``. ``delta`` is (nearly) the Newton step, so ``q + delta`` is about where the next Newton
+    step would go: where the certificate stops a slope a step before Blahut's would, the point still has
+    the accuracy of that step, in the encoder's rate and distortion (first order in ``q``) as well as in
+    the Lagrangian (second order). Bernoulli source, Hamming distortion, beta 3, 1e-12: the rate off
+    its closed form by ``1.0e-8`` at ``q``, within ``1e-9`` at ``q + delta``.
     """
     xp = obj.xp
     q_new = q + delta
@@ -265,7 +266,7 @@ def _newton_direction(obj, ks, z, c, pre: _Preconditioner, steps: int, futile: f
 
     ``None`` where half the Newton decrement through the preconditioner, ``(c - 1)' P (c - 1) / 2``, an
     estimate of ``F - min F``, exceeds ``futile``: no certificate can be below the true gap. (Curves at 512
-    and 1024: every certified attempt had at most ``0.9 tol``; two thirds of the others more than ``2 tol``.)
+    and 1024: every certified attempt had at most ``0.9 tol``, most of the others more than ``2 tol``.)
     """
     xp = obj.xp
     r = c - 1.0

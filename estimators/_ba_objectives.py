@@ -169,8 +169,8 @@ class KernelObjective:
         ``K^T w = 1`` on the support exactly, and the gap is then about the Newton decrement, second
         order in the distance to the optimum where Blahut's ``ln max c`` is first order. At 1024 x 1024,
         beta 1000, through the exact Newton step: ``1.7e-9`` (``F(q) - min F``: ``1.7e-9``) where
-        Blahut's is ``1.2e-3`` and the dual ``f = e^-u`` gives ``1.5e-6``. Where ``u >= 1/2`` (far from the optimum), ``f`` is ``e^-u``
-        scaled to meet ``1 - u`` there: positive for every ``u``.
+        Blahut's is ``1.2e-3`` and the dual ``f = e^-u`` gives ``1.5e-6``. Where ``u >= 1/2`` (far from
+        the optimum), ``f`` is ``e^-u`` scaled to meet ``1 - u`` there: positive for every ``u``.
         """
         xp, p = self.xp, self.problem.p
         with np.errstate(over="ignore", invalid="ignore"):  # a delta beyond float range: no certificate

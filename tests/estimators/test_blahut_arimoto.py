@@ -470,6 +470,30 @@ def test_first_slope_from_the_best_vertex_matches_a_uniform_start(enter_min, bet
     assert vertex.rate == pytest.approx(uniform.rate, abs=1e-7)
 
 
+def test_certificate_computes_float64_rows_only_for_the_columns_that_may_enter(monkeypatch):
+    """From one column at a small slope every other column is over the threshold; the certificate takes the
+    float64 rows of at most twice the entering cap (the largest float32 bounds), the rest bounded by the
+    screen, and the slope is certified as from the uniform pmf."""
+    from estimators._ba_objectives import KernelObjective
+
+    sizes = []
+    rows = KernelObjective.rows
+
+    def counted(self, idx):
+        sizes.append(int(idx.shape[0]))
+        return rows(self, idx)
+
+    rng = np.random.default_rng(12)
+    p, d = rng.dirichlet(np.ones(400)), rng.random((400, 400))
+    monkeypatch.setattr(KernelObjective, "rows", counted)
+    vertex = rate_distortion(p, d, 1.0, tol=1e-9)
+    assert sizes[0] == 1 and max(sizes[1:]) <= 2 * 32
+    monkeypatch.undo()
+    uniform = rate_distortion(p, d, 1.0, tol=1e-9, init=np.full(400, 1 / 400))
+    assert vertex.converged and vertex.rate + vertex.distortion == pytest.approx(
+        uniform.rate + uniform.distortion, abs=2e-9)
+
+
 def test_nearly_identical_columns_do_not_stall_the_model():
     """Found by a stress run: at a tiny slope every column is almost the same, the primal-dual passes
     cycle on the ill-conditioned model, and from the uniform pmf the solver crept (gap 8e-4 after 300
