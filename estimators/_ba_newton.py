@@ -96,8 +96,10 @@ class NewtonOptions:
         last Newton step's Hessian factor; ``chord_ratio = 0``: never. Late in a slope Blahut's bound is
         far above the true gap (1024 x 1024, beta 1000: ``1.2e-3`` against ``1.7e-9``), and a full Newton
         step was spent on the certificate alone; the certified point is then moved by that Newton step
-        (see ``_polished``). Newton steps of 20-slope curves, 1024 x 1024 at 1e-6: 70 to 49; 50-slope
-        curves at 512 x 512: 147 to 93 (1e-6) and 178 to 136 (1e-10); three CG steps: 51, 107, 138.
+        (see ``_polished``). Newton steps of a 20-slope curve at 1024 x 1024 (1e-6) and 50-slope curves at
+        512 x 512 (1e-6, 1e-10): 70, 147, 178 to 50, 97, 137 (six CG steps: 49, 93, 136, three: 51, 107,
+        138; each CG step two products with the support's rows and a solve with the factor: four were
+        the fastest here).
     block_gap, block_fraction : float, int
         Below ``block_gap`` a step may be taken on the coordinates with ``|ln c| > max(tol, gap^2) / 4``
         alone, when they are at most ``1/block_fraction`` of the support.
@@ -131,7 +133,7 @@ class NewtonOptions:
     vertex_arg_max: float = 10.0
     gram32_gap: float = 1e-4
     chord_ratio: float = 1e4
-    chord_cg_steps: int = 6
+    chord_cg_steps: int = 4
     chord_decrement: float = 4.0
     block_gap: float = 0.3
     block_fraction: int = 2
@@ -240,8 +242,8 @@ class _Preconditioner:
     """The Cholesky factor of an earlier Newton step's Hessian, as a preconditioner of the Hessian at a later
     point of the same support, or of one that has lost columns since: ``at[i]`` is the factor's coordinate of
     the support's ``i``-th. Of a smaller support it is the inverse's principal block, still positive
-    definite (20-slope curve at 1024 x 1024 and 50-slope curves at 512 x 512, 1e-6 and 1e-10: 49, 93 and
-    136 Newton steps, against 62, 130 and 141 with the factor dropped with the columns).
+    definite (20-slope curve at 1024 x 1024 and 50-slope curves at 512 x 512, 1e-6 and 1e-10: 50, 97 and
+    137 Newton steps, against 62, 130 and 141 with the factor dropped with the columns).
     """
 
     factor: Any
