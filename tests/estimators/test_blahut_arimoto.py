@@ -559,8 +559,8 @@ def test_chord_certificate_on_a_hessian_beyond_float_range_warns_nothing():
     runs them): the conjugate gradients of the chord certificate met curvature beyond float range and
     warned of an overflow; they stop there, and each slope is certified as before."""
     rng = np.random.default_rng(1)
-    for _ in range(175):
-        p, d, betas, tol = _hard_rd_problem(rng, _ % 5)
+    for i in range(175):
+        p, d, betas, tol = _hard_rd_problem(rng, i % 5)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         curve = rd_curve(p, d, betas, tol=tol, max_iter=500)
