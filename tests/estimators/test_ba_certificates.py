@@ -167,9 +167,10 @@ def test_kernel_clamp_leaves_the_curve_unchanged():
 
 def test_newton_direction_from_an_earlier_factor_converges_to_the_newton_step():
     """The preconditioned conjugate gradients of the chord certificate, with the factor of the Hessian at an
-    earlier point (masses within 2%) of a support that has since lost two small columns: an
-    error (in H's norm) that falls with every step, a hundredth of the Newton step's size after three steps, and the exact Newton step ``H^-1 (c - 1)`` at the current point after twice the
-    support's size (in exact arithmetic, after the support's size)."""
+    earlier point (masses within 2%) of a support that has since lost two small columns: an error (in H's
+    norm) that falls with every step, a hundredth of the Newton step's size after three steps, and the
+    exact Newton step ``H^-1 (c - 1)`` at the current point after twice the support's size (in exact
+    arithmetic, after the support's size)."""
     from estimators._ba_newton import _newton_direction, _Preconditioner
 
     rng = np.random.default_rng(5)
