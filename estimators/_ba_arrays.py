@@ -142,7 +142,7 @@ class NumpyBackend:
             # column scaling on the way out, then rows in place: LAPACK and BLAS take Fortran-ordered h uncopied
             if single:
                 np.maximum(gw, GRAM32_ENTRY_MIN, out=gw)
-                with _serial(h=None):  # OpenBLAS's float32 products round by thread count (Haswell kernels)
+                with _one_thread():  # OpenBLAS's float32 products round by thread count at every size (Haswell)
                     h = blas.ssyrk(1.0, gw.astype(np.float32).T, trans=1)
             else:
                 np.maximum(gw, GRAM_ENTRY_MIN, out=gw)
@@ -201,11 +201,15 @@ def _rows_scaled(gw, top):
 def _serial(h):
     """One thread for LAPACK's blocked Cholesky and BLAS ``symv`` from ``SERIAL_MIN`` rows: with more, their
     partial sums are split by thread count, and results would depend on it (the float64 products stay
-    threaded); ``h = None``: at every size (OpenBLAS 0.3.31's float32 ``ssyrk``/``sgemm`` on Haswell differ
-    between one and two threads from 60 x 201 on; its float64 ones do not). Nothing to do inside a scope
-    that already holds one thread (a public call's default)."""
-    big = h is None or h.shape[0] >= SERIAL_MIN
-    return hold_threads(1) if big and not held_at(1) else nullcontext()
+    threaded)."""
+    return _one_thread() if h.shape[0] >= SERIAL_MIN else nullcontext()
+
+
+def _one_thread():
+    """The pools at one thread, unless the scope entered last already holds them there (a public call's
+    default). Also for OpenBLAS 0.3.31's float32 ``ssyrk``/``sgemm`` on Haswell, which differ between one
+    and two threads from 60 x 201 on (its float64 ones do not)."""
+    return hold_threads(1) if not held_at(1) else nullcontext()
 
 
 @dataclass(frozen=True)

@@ -178,7 +178,8 @@ class KernelObjective:
             f = xp.where(u < 0.5, 1.0 - u, xp.exp(-xp.clip(u, 0.5, 50.0)) * (0.5 * math.exp(0.5)))
             w = p / z * f
             shift, top = -float(xp.sum(xp.xlogy(p, f))), float(xp.amax(ks @ w))  # -sum p ln f, max on the support
-        if not (top > 0 and math.isfinite(shift + math.log(top)) and shift + math.log(top) <= tol):
+        on_support = shift + math.log(top) if top > 0 else math.inf
+        if not (math.isfinite(on_support) and on_support <= tol):
             return math.inf, screen
         bound, _, _, screen = self._off_support(screen, idx, w, math.exp(tol))
         return shift + math.log(max(top, float(xp.amax(bound)))), screen
