@@ -45,11 +45,14 @@ Further sections, each printed as its own table:
   of numpy's float64 ``exp``, on which the pass unit rests (a 1024 x 1024 curve:
   13.5 passes per slope on an AVX-512 machine before the conjugate-gradient
   certificate, 3.2-3.5 after it on an AVX2 one, where a pass costs 6-8x more).
+- ``--breakdown``: where the time of the 1024 x 1024 curve of ``--scale`` goes (256 with
+  ``--quick``): the solver's parts (Hessian Gram, quadratic model, certificate and screen, kernel
+  ``exp``, conjugate gradients, ...), each timed by a wrapper, in ms per curve and passes per slope.
 - ``--large``: a 20-slope R(D) curve and a capacity at 4096 x 4096 (tol 1e-6), wall
   time and peak memory (``tracemalloc`` peak of numpy's allocations; the process's
   peak resident set from ``getrusage`` beside it).
 
-Run: ``python benchmarks/bench_blahut_arimoto.py [--quick] [--old PATH] [--scale] [--large] [--no-peers]``.
+Run: ``python benchmarks/bench_blahut_arimoto.py [--quick] [--old PATH] [--scale] [--breakdown] [--large] [--no-peers]``.
 Needs the ``bench`` extra (dit, embo) and cvxpy. BLAS and torch are held to one
 thread for every method, so that the comparison is of algorithms, not of thread pools.
 """
@@ -585,6 +588,73 @@ def bench_scale(sizes, *, acc: float = 1e-6, cvxpy_max: int = 1024) -> None:
         print("- " + line)
 
 
+#: (owner module, class or None, attribute, row label) timed by ``--breakdown``; rows marked ``incl.`` contain others.
+_BREAKDOWN = [
+    ("estimators._ba_arrays", "NumpyBackend", "gram", "Hessian Gram (syrk, row scaling)"),
+    ("estimators._ba_newton", None, "_model_minimiser", "incl. quadratic model (factor, passes)"),
+    ("estimators._ba_arrays", "NumpyBackend", "cholesky", "Cholesky (full and free blocks)"),
+    ("estimators._ba_arrays", "NumpyBackend", "cholesky_apply", "triangular solves"),
+    ("estimators._ba_arrays", "NumpyBackend", "submatrix", "free-block copies"),
+    ("estimators._ba_objectives", "KernelObjective", "certificate", "incl. certificate (screen, entering)"),
+    ("estimators._ba_arrays", "NumpyBackend", "kernel", "kernel exp (float64 rows, float32 screen)"),
+    ("estimators._ba_arrays", "NumpyBackend", "sum_rows32", "float32 screen products"),
+    ("estimators._ba_newton", None, "_newton_direction", "incl. conjugate gradients (chord)"),
+    ("estimators._ba_objectives", "KernelObjective", "chord_certificate", "incl. chord certificate"),
+    ("estimators._ba_arrays", "NumpyBackend", "concat", "support growth (concatenation)"),
+    ("estimators._ba_newton", None, "_lead", "incl. Blahut-Arimoto lead steps"),
+    ("estimators._ba_newton", None, "_armijo", "incl. line searches"),
+    ("estimators._ba_newton", None, "solve", "incl. Newton solver, all of it"),
+]
+
+
+def bench_breakdown(n: int = 1024, acc: float = 1e-6, rounds: int = 7) -> None:
+    """Where the time of a 20-slope R(D) curve at ``n x n`` goes, in passes per slope (issue 18).
+
+    Each function of ``_BREAKDOWN`` is wrapped by a timer for the duration (and restored after); medians
+    over ``rounds`` curves. The wrappers add a few microseconds a call, so the parts sum to a little more
+    than an unwrapped curve; the rows marked ``incl.`` contain other rows."""
+    from estimators import rd_curve
+
+    rng = np.random.default_rng(n)
+    p, d = rng.dirichlet(np.ones(n)), rng.random((n, n))
+    betas = np.geomspace(1.0, 1000.0, 20)
+    spent: dict[str, float] = {}
+    patched = []
+    for module_name, owner_name, attr, label in _BREAKDOWN:
+        module = importlib.import_module(module_name)
+        owner = module if owner_name is None else getattr(module, owner_name)
+        original = getattr(owner, attr)
+
+        def timed(*args, _f=original, _label=label, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return _f(*args, **kwargs)
+            finally:
+                spent[_label] = spent.get(_label, 0.0) + time.perf_counter() - t0
+
+        patched.append((owner, attr, original))
+        setattr(owner, attr, timed)
+    try:
+        rd_curve(p, d, betas, tol=acc)
+        runs, totals = [], []
+        for _ in range(rounds):
+            spent.clear()
+            t, _ = _timed(lambda: rd_curve(p, d, betas, tol=acc))
+            totals.append(t)
+            runs.append(dict(spent))
+    finally:
+        for owner, attr, original in reversed(patched):
+            setattr(owner, attr, original)
+    unit = _pass_time(d, 20.0, repeat=21) * len(betas)
+    total = statistics.median(totals)
+    print(f"R(D) {n}x{n}, 20 slopes, {acc:g}: {total:.3f} s = {total / unit:.1f} passes per slope "
+          f"(one pass {unit / len(betas) * 1e3:.3f} ms, best of 21; medians of {rounds} curves, timers on)")
+    print(f"{'part':<44} {'ms per curve':>12} {'passes/slope':>13}")
+    for *_, label in _BREAKDOWN:
+        part = statistics.median(run.get(label, 0.0) for run in runs)
+        print(f"{label:<44} {part * 1e3:>12.1f} {part / unit:>13.2f}")
+
+
 def bench_large(n: int = 4096, acc: float = 1e-6) -> None:
     """Wall time and peak memory of a 20-slope R(D) curve and a capacity at ``n x n``."""
     from estimators import channel_capacity, rd_curve
@@ -617,6 +687,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=None, help="alternated runs per task with --old")
     parser.add_argument("--scale", action="store_true", help="dit, plain BA and cvxpy at 256 and 1024")
     parser.add_argument("--large", action="store_true", help="4096 x 4096 timings and peak memory")
+    parser.add_argument("--breakdown", action="store_true", help="where a 1024 x 1024 curve's time goes, in passes")
     parser.add_argument("--no-peers", action="store_true", help="skip the dit/embo table")
     args = parser.parse_args(argv)
     import torch
@@ -638,6 +709,9 @@ def main(argv=None) -> int:
         if args.scale:
             print()
             bench_scale([256] if args.quick else [256, 1024])
+        if args.breakdown:
+            print()
+            bench_breakdown(256 if args.quick else 1024)
         if args.large:
             print()
             bench_large()
