@@ -4,13 +4,14 @@ The solvers are written once against these methods, so ``backend="numpy"`` and
 ``backend="torch"`` run the same arithmetic in the same order (after POT's
 ``ot/backend.py``). Arrays are float64 (float32 only where a method says so);
 :class:`TorchBackend` keeps them on its ``device``. :class:`NumpyBackend` never
-imports torch.
+imports torch. The solvers call these methods on one thread
+(:func:`estimators._threads.serial_but_gram`); only the float64 Gram runs at the
+call's thread count (:func:`estimators._threads.gram_threads`).
 """
 
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 from scipy import special
 from scipy.linalg import blas, lapack
 
-from estimators._threads import held_at, hold_threads, torch_imported
+from estimators._threads import gram_threads, torch_imported
 
 BACKENDS = ("numpy", "torch")
 #: A Gram's rows, scaled to a largest entry of 1, are raised to at least this, so that no product is subnormal
@@ -26,8 +27,6 @@ BACKENDS = ("numpy", "torch")
 GRAM_ENTRY_MIN = 1e-150
 #: ... and to this in the float32 Gram of ``gram(single=True)`` (``2^-126`` is ``1.2e-38``).
 GRAM32_ENTRY_MIN = 2e-19
-#: Matrices from this many rows factor and multiply on one thread (see :func:`_serial`).
-SERIAL_MIN = 128
 
 
 class NumpyBackend:
@@ -142,19 +141,18 @@ class NumpyBackend:
             # column scaling on the way out, then rows in place: LAPACK and BLAS take Fortran-ordered h uncopied
             if single:
                 np.maximum(gw, GRAM32_ENTRY_MIN, out=gw)
-                with _one_thread():  # OpenBLAS's float32 products round by thread count at every size (Haswell)
-                    h = blas.ssyrk(1.0, gw.astype(np.float32).T, trans=1)
+                h = blas.ssyrk(1.0, gw.astype(np.float32).T, trans=1)
             else:
                 np.maximum(gw, GRAM_ENTRY_MIN, out=gw)
-                h = blas.dsyrk(1.0, gw.T, trans=1)
+                with gram_threads():  # the solve's other products on one thread (see serial_but_gram)
+                    h = blas.dsyrk(1.0, gw.T, trans=1)
             h = np.multiply(h, top[None, :], dtype=np.float64, order="F")
             h *= top[:, None]
             return h
 
     def symv(self, h, x):
         """``h @ x`` for a :meth:`gram` result ``h``."""
-        with _serial(h):
-            return blas.dsymv(1.0, h, x, lower=0)
+        return blas.dsymv(1.0, h, x, lower=0)
 
     def diagonal(self, h):
         return np.diagonal(h)
@@ -175,13 +173,11 @@ class NumpyBackend:
 
     def cholesky(self, h):
         """A Cholesky factor of the :meth:`gram`-like ``h``, or ``None`` where it is not positive definite."""
-        with _serial(h):
-            fac, info = lapack.dpotrf(h, lower=0, clean=0)
+        fac, info = lapack.dpotrf(h, lower=0, clean=0)
         return fac if info == 0 else None
 
     def cholesky_apply(self, factor, b):
-        with _serial(factor):
-            return lapack.dpotrs(factor, b, lower=0)[0]
+        return lapack.dpotrs(factor, b, lower=0)[0]
 
     def solve(self, a, b):
         """Solve ``a x = b``; least squares when ``a`` is singular."""
@@ -196,20 +192,6 @@ def _rows_scaled(gw, top):
     top = top + (top <= 0)  # a zero row is divided by 1
     gw *= (1.0 / top)[:, None]
     return gw, top
-
-
-def _serial(h):
-    """One thread for LAPACK's blocked Cholesky and BLAS ``symv`` from ``SERIAL_MIN`` rows: with more, their
-    partial sums are split by thread count, and results would depend on it (the float64 products stay
-    threaded)."""
-    return _one_thread() if h.shape[0] >= SERIAL_MIN else nullcontext()
-
-
-def _one_thread():
-    """The pools at one thread, unless the scope entered last already holds them there (a public call's
-    default). Also for OpenBLAS 0.3.31's float32 ``ssyrk``/``sgemm`` on Haswell, which differ between one
-    and two threads from 60 x 201 on (its float64 ones do not)."""
-    return hold_threads(1) if not held_at(1) else nullcontext()
 
 
 @dataclass(frozen=True)
@@ -314,9 +296,12 @@ class TorchBackend:
         gw, top = _rows_scaled(gw, gw.amax(1))
         if single:
             gw = gw.clamp_(min=GRAM32_ENTRY_MIN).to(t.float32)
+            h = gw @ gw.T
         else:
             gw = gw.clamp_(min=GRAM_ENTRY_MIN)
-        return (gw @ gw.T).to(t.float64) * (top[:, None] * top[None, :])
+            with gram_threads():
+                h = gw @ gw.T
+        return h.to(t.float64) * (top[:, None] * top[None, :])
 
     def symv(self, h, x):
         return h @ x

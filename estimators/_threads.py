@@ -17,6 +17,12 @@ kernels inside a *scope*:
   one thread up to :data:`SINGLE_THREAD_ENTRIES` matrix entries, the caller's
   settings untouched above it.
 
+Inside a call, the Newton solves of the Blahut-Arimoto family (and their
+evaluation) run on one thread, all but their float64 Hessian Gram, which runs at
+the scope's count (:func:`serial_but_gram`): OpenBLAS splits some of their
+matrix-vector sums by thread count, and a curve would otherwise move in its last
+bits with ``threads=``. Their results do not depend on the count.
+
 A scope never changes the caller's settings permanently: the previous thread
 counts come back when it is left, also when it is left by an exception. Scopes
 open at the same time in several Python threads are kept together: each count
@@ -36,11 +42,12 @@ import numbers
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 
 __all__ = [
     "limit_threads", "kernel_threads", "hold_threads", "held_at", "torch_imported", "auto_threads", "SINGLE_THREAD_ENTRIES",
+    "serial_but_gram", "gram_threads",
 ]
 
 #: Problems with at most this many matrix entries run on one thread by default (``threads=None``).
@@ -140,6 +147,50 @@ def held_at(threads: int) -> bool:
 def hold_threads(threads: int | None):
     """The scope itself: the pools (and torch, where imported) at ``threads`` inside it; ``None`` leaves them."""
     return _scope(None if threads is None else _thread_count(threads, "threads"))
+
+
+#: Inside :func:`serial_but_gram`: the thread count of the scope it was entered from, for :func:`gram_threads`.
+_GRAM_THREADS: ContextVar[int | None] = ContextVar("estimators_gram_threads", default=None)
+
+
+@contextmanager
+def serial_but_gram() -> Iterator[None]:
+    """One thread for the block, except inside :func:`gram_threads`, which runs at the count the pools were at.
+
+    For the Newton solves of the Blahut-Arimoto family: OpenBLAS splits the sum of a float64
+    matrix-vector product by thread count at some shapes (``a @ v``, a 450..500 x 1024, on AVX2 and on
+    AVX-512 builds), so a solve's iterates, and a curve's last bits, would depend on ``threads=``;
+    its Hessian Gram (``dsyrk``, each entry's sum on one thread) is where more threads pay. Nothing
+    changes inside a scope already at one thread (the default up to ``SINGLE_THREAD_ENTRIES``).
+    """
+    with _LOCK:
+        outer = next(reversed(_OPEN.values())) if _OPEN else None
+    if outer == 1:
+        yield
+        return
+    if outer is None:  # the caller's settings: the largest count among the pools
+        outer = _current_count()
+    token = _GRAM_THREADS.set(outer)
+    try:
+        with _scope(1):
+            yield
+    finally:
+        _GRAM_THREADS.reset(token)
+
+
+def gram_threads():
+    """Inside :func:`serial_but_gram`, the pools back at the count it was entered from; elsewhere, no change."""
+    threads = _GRAM_THREADS.get()
+    return _scope(threads) if threads is not None and threads > 1 else nullcontext()
+
+
+def _current_count() -> int:
+    """The largest thread count among the pools (and torch's, where imported)."""
+    counts = [lib.num_threads for lib in _controllers()]
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "get_num_threads"):
+        counts.append(torch.get_num_threads())
+    return max(counts, default=1)
 
 
 def _thread_count(threads, name: str) -> int:

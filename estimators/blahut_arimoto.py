@@ -63,7 +63,7 @@ from estimators._ba_objectives import (
     RDProblem,
     slope_point,
 )
-from estimators._threads import kernel_threads
+from estimators._threads import kernel_threads, serial_but_gram
 from estimators._validation import (
     as_distortion,
     as_float_array,
@@ -358,6 +358,7 @@ def _newton_solution(obj: KernelObjective, start: _Start, tol: float, max_iter: 
     return sol
 
 
+@serial_but_gram()  # results independent of the thread count (see estimators._threads)
 def _slope_point(
     problem: RDProblem, p: np.ndarray, d: np.ndarray, beta: float, start: _Start, tol: float, max_iter: int,
     opt: NewtonOptions,
@@ -661,6 +662,7 @@ def _zero_rate_point(p: np.ndarray, d: np.ndarray) -> RDPoint:
     return RDPoint(0.0, float(expected[j]), 0.0, enc, enc[0].copy(), 0, 0.0, True)
 
 
+@serial_but_gram()  # results independent of the thread count (see estimators._threads)
 def _min_distortion_point(xp, p: np.ndarray, d: np.ndarray, tol: float, max_iter: int, opt: NewtonOptions) -> RDPoint:
     """``beta -> inf``: the least ``I`` over encoders supported on each row's minimisers.
 
@@ -866,6 +868,7 @@ def channel_capacity(
     return CapacityResult(lower, p, lower, upper, sol.iterations, converged)
 
 
+@serial_but_gram()  # results independent of the thread count (see estimators._threads)
 def _capacity(xp, w: np.ndarray, tol: float, max_iter: int, opt: NewtonOptions, method: str):
     """The input pmf by the Newton solver on :class:`CapacityObjective` from the uniform pmf (or plain steps,
     also where the solver declines), bracketed on the whole alphabet whichever found it."""

@@ -105,6 +105,28 @@ def test_held_at_names_the_count_of_the_innermost_open_scope(three_threads):
     assert not _threads.held_at(1)
 
 
+@pytest.mark.parametrize("outer", [None, 1, 2])
+def test_serial_but_gram_runs_on_one_thread_except_the_gram(three_threads, outer):
+    """The Newton solves' scope: one thread inside, the count it was entered from inside gram_threads (the
+    caller's 3 where no scope is open), and every count back after, also on an error."""
+    before, torch_before = _pools(), _torch_threads()
+    enclosing = _threads.hold_threads(outer)
+    expected = 3 if outer is None else outer
+    with enclosing:
+        with pytest.raises(ZeroDivisionError):
+            with _threads.serial_but_gram():
+                assert _all_at(_pools(), 1) and _torch_threads() == 1
+                with _threads.gram_threads():
+                    assert _all_at(_pools(), expected) and _torch_threads() == expected
+                assert _all_at(_pools(), 1) and _torch_threads() == 1
+                1 / 0
+        assert _all_at(_pools(), expected)
+        with _threads.gram_threads():  # outside serial_but_gram: no change
+            assert _all_at(_pools(), expected)
+    assert _pools() == before and _torch_threads() == torch_before
+    assert not _threads._OPEN and not _threads._SAVED
+
+
 def test_torch_imported_inside_a_block_is_restored_too():
     code = (
         "import sys\n"
@@ -288,6 +310,18 @@ def test_results_identical_with_one_and_two_threads():
     }
     for name, run in runs.items():
         np.testing.assert_array_equal(run(1), run(2), err_msg=name)
+
+
+def test_rd_curve_identical_with_one_and_two_threads_where_the_blas_splits_its_sums():
+    """Regression: OpenBLAS splits the float64 ``a @ v`` of a support of 450..500 columns of a 1024-row
+    kernel by thread count (AVX2 and AVX-512 builds); before the Newton solves ran on one thread but for
+    their Gram, these slopes' marginals moved by ~7e-18 and gaps by ~1e-15 with ``threads=2``."""
+    rng = np.random.default_rng(1024)
+    p, d = rng.dirichlet(np.ones(1024)), rng.random((1024, 1024))
+    one, two = (rd_curve(p, d, [700.0, 1000.0], tol=1e-6, threads=t) for t in (1, 2))
+    for a, b in zip(one.points, two.points):
+        assert a.marginal.tobytes() == b.marginal.tobytes()
+        assert (a.rate, a.distortion, a.gap) == (b.rate, b.distortion, b.gap)
 
 
 def test_knn_results_identical_with_one_and_two_workers():
