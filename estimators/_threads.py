@@ -158,8 +158,8 @@ def serial_but_gram() -> Iterator[None]:
     """One thread for the block, except inside :func:`gram_threads`, which runs at the count the pools were at.
 
     For the Newton solves of the Blahut-Arimoto family: OpenBLAS splits the sum of a float64
-    matrix-vector product by thread count at some shapes (``a @ v``, a 450..500 x 1024, on AVX2 and on
-    AVX-512 builds), so a solve's iterates, and a curve's last bits, would depend on ``threads=``;
+    matrix-vector product by thread count at some shapes (``a @ v`` with ``a`` of 450 to 500 rows by 1024,
+    on AVX2 and AVX-512 builds), so a solve's iterates, and a curve's last bits, would depend on ``threads=``;
     its Hessian Gram (``dsyrk``, each entry's sum on one thread) is where more threads pay. Nothing
     changes inside a scope already at one thread (the default up to ``SINGLE_THREAD_ENTRIES``).
     """
