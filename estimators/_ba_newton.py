@@ -47,8 +47,6 @@ from typing import Any
 
 import numpy as np
 
-from estimators._threads import serial_but_gram
-
 
 @dataclass(frozen=True)
 class NewtonOptions:
@@ -162,7 +160,6 @@ class Solution:
     screen: Any  # the objective's screen state after the solve
 
 
-@serial_but_gram()  # (also within its callers, which evaluate its solution)
 def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> Solution | None:
     """Minimise ``obj``'s ``F`` from the support ``idx`` with masses ``q``; ``None`` on underflow or a stall."""
     xp, opt = obj.xp, options

@@ -186,11 +186,7 @@ def gram_threads():
 
 def _current_count() -> int:
     """The largest thread count among the pools (and torch's, where imported)."""
-    counts = [lib.num_threads for lib in _controllers()]
-    torch = sys.modules.get("torch")
-    if torch is not None and hasattr(torch, "get_num_threads"):
-        counts.append(torch.get_num_threads())
-    return max(counts, default=1)
+    return max((current for _, current, _ in _pools()), default=1)
 
 
 def _thread_count(threads, name: str) -> int:
@@ -238,15 +234,21 @@ def _controllers() -> list:
     return _CONTROLLERS[1]
 
 
+def _pools() -> list:
+    """``(key, thread count, setter)`` of every BLAS/OpenMP pool, and of torch where it is imported."""
+    pools = [(lib.filepath, lib.num_threads, lib.set_num_threads) for lib in _controllers()]
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "set_num_threads"):
+        pools.append(("torch", torch.get_num_threads(), torch.set_num_threads))
+    return pools
+
+
 def _apply(threads: int) -> None:
     """Set every pool to ``threads``, saving first the count of any not seen since the scopes opened.
 
     All counts are read before any is set: torch's count is its OpenMP pool's.
     """
-    pools = [(lib.filepath, lib.num_threads, lib.set_num_threads) for lib in _controllers()]
-    torch = sys.modules.get("torch")
-    if torch is not None and hasattr(torch, "set_num_threads"):
-        pools.append(("torch", torch.get_num_threads(), torch.set_num_threads))
+    pools = _pools()
     for key, current, _ in pools:
         _SAVED.setdefault(key, current)
     for _, current, set_threads in pools:
