@@ -86,8 +86,14 @@ class NewtonOptions:
         stays below this (every ``(Kq)(x) >= e^-10``), else from up to ``start_steps`` plain steps, the
         columns above ``end_point_cutoff`` of the largest mass or not falling kept (1024 x 1024, beta 100:
         0.1 s against 5.7 s from the uniform pmf; at beta 20, 75 ms against 158 ms from the vertex).
-    gram32_gap : float
-        Above this gap the Hessian's Gram is formed in float32 (Newton converges as fast there).
+    gram32_gap, gram32_crawl : float
+        Above this gap the Hessian's Gram is formed in float32 (Newton converges as fast there), unless the
+        step is the second crawling one in a row or the last shrank the gap by less than the factor
+        ``gram32_crawl`` (hard problems, ``hard_rd_problem``: with float32 at every crawling step 353 of
+        the stress run's 3600 fail, stalled; at 0.75 without the second rule 2). A 20-slope curve at
+        1024 x 1024 crawls once a slope late on, at ratios 0.32-0.7, and the float32 Gram there took
+        0.86x, 0.91x and 0.97x of its time in three runs (same Newton steps; every crawling step was in
+        float64 before).
     chord_ratio, chord_cg_steps, chord_decrement : float, int, float
         Where ``gap^2 <= chord_ratio tol`` and half the Newton decrement (through the last factor) is at
         most ``chord_decrement tol``, the gap is also certified by the dual point of a Newton step
@@ -132,6 +138,7 @@ class NewtonOptions:
     enter_min: int = 32
     vertex_arg_max: float = 10.0
     gram32_gap: float = 1e-4
+    gram32_crawl: float = 0.75
     chord_ratio: float = 1e4
     chord_cg_steps: int = 4
     chord_decrement: float = 4.0
@@ -165,7 +172,7 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
     xp, opt = obj.xp, options
     ks = obj.rows(idx)
     screen = obj.screen
-    it, last_gap, best_gap, best_at, last_block = 0, math.inf, math.inf, 0, False
+    it, last_gap, best_gap, best_at, last_block, crawls = 0, math.inf, math.inf, 0, False, 0
     pre = None  # the last Newton step's Hessian factor, as a preconditioner
     while True:
         z = q @ ks
@@ -195,6 +202,7 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
             q, c = xp.concat([q, xp.zeros(new.shape[0])]), xp.concat([c, c_new])
             pre = None  # (a preconditioner blind to the entering columns gained no step)
         crawling = it > 0 and gap > max(opt.crawl * last_gap, opt.crawl_gap_min)
+        crawls = crawls + 1 if crawling else 0
         step = None  # a block step, unless the last one did not shrink the gap (below crawl_gap_min too)
         if obj.block and not crawling and gap <= opt.block_gap and not (last_block and gap > opt.crawl * last_gap):
             step = _block_step(obj, ks, z, c, q, 0.25 * max(tol, gap * gap), opt)
@@ -202,7 +210,8 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
         if step is None:
             if gap > opt.lead_gap:
                 q, z, c = _lead(obj, ks, z, c, q, opt)
-            step, factor = _step(obj, ks, z, c, q, gap, crawling, opt)
+            stuck = crawls >= 2 or (it > 0 and gap > max(opt.gram32_crawl * last_gap, opt.crawl_gap_min))
+            step, factor = _step(obj, ks, z, c, q, gap, crawling, opt, single=gap > opt.gram32_gap and not stuck)
             pre = None if factor is None else _Preconditioner(factor, xp.index(np.arange(q.shape[0])))
         q, keep = step
         last_gap = gap
@@ -304,15 +313,15 @@ def _lead(obj, ks, z, c, q, opt: NewtonOptions):
     return q, z, c
 
 
-def _step(obj, ks, z, c, q, gap: float, crawling: bool, opt: NewtonOptions):
+def _step(obj, ks, z, c, q, gap: float, crawling: bool, opt: NewtonOptions, single: bool):
     """One safeguarded SQP step: ``((q, indices to keep or None: all), factor of its Hessian or None)``.
 
     Far from the optimum (``gap > ba_gap``) the Blahut-Arimoto step ``q c`` is
     tried as well and the lower ``F`` kept: where some ``(Kq)(x)`` is orders of
     magnitude too small, Newton's model of ``-ln`` only doubles it per step,
-    while ``q c`` scales the masses serving it by their ``c``.
+    while ``q c`` scales the masses serving it by their ``c``. ``single``: the Gram in float32.
     """
-    h = obj.hessian(ks, z, single=gap > opt.gram32_gap and not crawling)
+    h = obj.hessian(ks, z, single=single)
     x, factor = _model_minimiser(obj.xp, h, c, q, opt)
     return _safeguarded(obj, ks, z, c, q, gap, crawling, opt, x), factor
 

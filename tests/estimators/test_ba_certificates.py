@@ -273,6 +273,7 @@ def test_newton_direction_declines_where_the_decrement_exceeds_the_futile_gap():
     h = obj.hessian(ks, z, single=False)
     pre = _Preconditioner(XP.cholesky(h), XP.index(np.arange(support.size)))
     half_decrement = 0.5 * float((c - 1.0) @ XP.cholesky_apply(pre.factor, (c - 1.0)[:, None])[:, 0])
+    # 1% either side: the solver sums the decrement in another order than this test (its last bits differ)
     assert _newton_direction(obj, ks, z, c, pre, 3, 0.99 * half_decrement) is None
-    assert _newton_direction(obj, ks, z, c, pre, 3, half_decrement) is not None
+    assert _newton_direction(obj, ks, z, c, pre, 3, 1.01 * half_decrement) is not None
     assert obj.value(z) - f_star == pytest.approx(half_decrement, rel=0.1)
