@@ -27,6 +27,8 @@ BACKENDS = ("numpy", "torch")
 GRAM_ENTRY_MIN = 1e-150
 #: ... and to this in the float32 Gram of ``gram(single=True)`` (``2^-126`` is ``1.2e-38``).
 GRAM32_ENTRY_MIN = 2e-19
+#: Rows of a Gram's operand prepared at a time (16-128 measured alike at 525 x 1024: 128 KiB a block in float64).
+GRAM_BLOCK = 16
 
 
 class NumpyBackend:
@@ -132,18 +134,29 @@ class NumpyBackend:
         no product is subnormal: at beta 1000 a float64 Gram of 494 x 1024
         kernel rows took 17 ms on subnormal products, 5.7 ms here (3.6 ms of it
         the product). Each entry ``h_jk`` moves by at most
-        ``2 n GRAM_ENTRY_MIN sqrt(h_jj h_kk)``. The result is Fortran-ordered, as
-        LAPACK and BLAS take it.
+        ``2 n GRAM_ENTRY_MIN sqrt(h_jj h_kk)``. The rows are prepared
+        ``GRAM_BLOCK`` at a time, each block's four element-wise passes in cache
+        (525 x 1024 at beta 1000, float32: 3.1 ms against 4.3 ms in whole-matrix
+        passes, the same bits). The result is Fortran-ordered, as LAPACK and BLAS take it.
         """
+        s, n = g.shape
+        floor = GRAM32_ENTRY_MIN if single else GRAM_ENTRY_MIN
+        gw = np.empty((s, n), dtype=np.float32 if single else np.float64)
+        top = np.empty(s)
+        block = np.empty((min(s, GRAM_BLOCK), n)) if single else None
         with np.errstate(over="ignore", invalid="ignore"):  # weights beyond float range: the caller declines
-            gw = np.multiply(g, weights[None, :])
-            gw, top = _rows_scaled(gw, gw.max(axis=1))
+            for i in range(0, s, GRAM_BLOCK):
+                j = min(s, i + GRAM_BLOCK)
+                rows = gw[i:j] if block is None else block[: j - i]
+                np.multiply(g[i:j], weights[None, :], out=rows)
+                rows, top[i:j] = _rows_scaled(rows, rows.max(axis=1))
+                np.maximum(rows, floor, out=rows)
+                if block is not None:
+                    gw[i:j] = rows
             # column scaling on the way out, then rows in place: LAPACK and BLAS take Fortran-ordered h uncopied
             if single:
-                np.maximum(gw, GRAM32_ENTRY_MIN, out=gw)
-                h = blas.ssyrk(1.0, gw.astype(np.float32).T, trans=1)
+                h = blas.ssyrk(1.0, gw.T, trans=1)
             else:
-                np.maximum(gw, GRAM_ENTRY_MIN, out=gw)
                 with gram_threads():  # the solve's other products on one thread (see serial_but_gram)
                     h = blas.dsyrk(1.0, gw.T, trans=1)
             h = np.multiply(h, top[None, :], dtype=np.float64, order="F")
