@@ -118,6 +118,12 @@ class NewtonOptions:
         and weights above ``1e-25`` are normal numbers (``q @ ks`` at beta 1000, 480 x 1024: 1.8 ms on
         subnormal products at ``exp(-708)``, 0.16 ms here); ``5e-33`` of any row sum the solver accepts.
 
+    mixture_step : bool
+        Where columns enter, first a step to the minimum of ``F`` towards the pmf ``~ (c - 1)+`` (see
+        :func:`_mixture_step`; rate-distortion objectives only). Newton steps of a 20-slope curve at
+        1024 x 1024 (1e-6), 50-slope curves at 512 x 512 (1e-6, 1e-10) and a 20-slope one at 256 x 256
+        (1e-6): 52, 97, 137, 50 without, 45, 86, 116, 42 with (on the entering columns alone 46, 92, 131, 44).
+
     start_steps, end_point_warmup : int
         Plain steps that pick a first slope's support (see ``vertex_arg_max``) and capacity's, and that of
         the ``D_min`` end point on its 0/1 kernel ...
@@ -151,6 +157,7 @@ class NewtonOptions:
     end_point_warmup: int = 60
     end_point_cutoff: float = 1e-2
     start_steps: int = 20
+    mixture_step: bool = True
 
 
 @dataclass(frozen=True)
@@ -201,6 +208,8 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
             idx, ks = xp.concat([idx, new]), xp.concat([ks, k_new])
             q, c = xp.concat([q, xp.zeros(new.shape[0])]), xp.concat([c, c_new])
             pre = None  # (a preconditioner blind to the entering columns gained no step)
+            if obj.block and opt.mixture_step:
+                q, z, c = _mixture_step(obj, ks, z, c, q)
         crawling = it > 0 and gap > max(opt.crawl * last_gap, opt.crawl_gap_min)
         crawls = crawls + 1 if crawling else 0
         step = None  # a block step, unless the last one did not shrink the gap (below crawl_gap_min too)
@@ -299,6 +308,31 @@ def _newton_direction(obj, ks, z, c, pre: _Preconditioner, steps: int, futile: f
             ry_next = float(xp.sum(r * y))
             direction, ry = y + (ry_next / ry) * direction, ry_next
     return delta
+
+
+def _mixture_step(obj, ks, z, c, q):
+    """``(q, z, c)`` moved to the minimum of ``F`` on the segment towards the pmf ``a ~ (c - 1)+``, else (no
+    ``c`` above 1, or a minimum within ``1e-12`` of the start, whose masses would only slow the products
+    with the kernel) as they were.
+
+    ``c > 1`` marks the coordinates whose mass is short (``c = 1`` at the optimum on the support); the
+    columns that have just entered are among them at zero mass, where neither the Blahut-Arimoto step
+    (``q c``) nor, much, Newton's model of ``-ln`` moves them. One segment (one product with the
+    support's rows, ``F``'s derivative bisected as in :func:`_vertex_step`) gives them mass together.
+    """
+    xp = obj.xp
+    a = xp.maximum(c - 1.0, 0.0)
+    total = float(xp.sum(a))
+    if not 0 < total < math.inf:
+        return q, z, c
+    a = a / total
+    col = a @ ks
+    t = segment_minimum(obj.segment_slope(xp.to_numpy(z), xp.to_numpy(col)))
+    if not t > 1e-12:
+        return q, z, c
+    q = (1.0 - t) * q + t * a
+    z = (1.0 - t) * z + t * col
+    return q, z, obj.ascent(ks, z)
 
 
 def _lead(obj, ks, z, c, q, opt: NewtonOptions):
