@@ -318,7 +318,7 @@ def _mixture_step(obj, ks, z, c, q):
     ``c > 1`` marks the coordinates whose mass is short (``c = 1`` at the optimum on the support); the
     columns that have just entered are among them at zero mass, where neither the Blahut-Arimoto step
     (``q c``) nor, much, Newton's model of ``-ln`` moves them. One segment (one product with the
-    support's rows, ``F``'s derivative bisected as in :func:`_vertex_step`) gives them mass together.
+    support's rows, Newton's method on ``F``'s derivative along it) gives them mass together.
     """
     xp = obj.xp
     a = xp.maximum(c - 1.0, 0.0)
@@ -327,7 +327,7 @@ def _mixture_step(obj, ks, z, c, q):
         return q, z, c
     a = a / total
     col = a @ ks
-    t = segment_minimum(obj.segment_slope(xp.to_numpy(z), xp.to_numpy(col)))
+    t = obj.line_minimum(z, col)
     if not t > 1e-12:
         return q, z, c
     q = (1.0 - t) * q + t * a

@@ -707,6 +707,48 @@ def test_mixture_step_lowers_f_to_its_minimum_on_the_segment(seed, n, m, log_bet
     assert f_t <= f_grid + slope * 1e-3 * t + 1e-12 * (1.0 + abs(f_grid))
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 40),
+    log_spread=st.floats(0.0, 300.0),
+    rel=st.sampled_from([1e-3, 1e-6]),
+)
+def test_line_minimum_brackets_the_minimiser_within_rel(seed, n, log_spread, rel):
+    """``KernelObjective.line_minimum`` of ``phi(t) = -sum p ln((1 - t) z + t col)``: the returned ``t`` has
+    ``phi'(t) < 0 <= phi'(t (1 + rel))`` (the minimiser within ``rel`` to its right; scipy's bounded
+    Brent agrees), or is 0 where ``phi'(0) >= 0`` and 1 where ``phi'(1) <= 0``; ``z`` and ``col`` spanning
+    up to 300 decades."""
+    from scipy.optimize import minimize_scalar
+
+    from estimators._ba_objectives import KernelObjective, RDProblem
+
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(n))
+    z = np.exp(-log_spread * rng.random(n))
+    col = np.exp(-log_spread * rng.random(n))
+    obj = KernelObjective.at(RDProblem.of(_ops(), p, np.zeros((n, 2))), 1.0, None, -650.0)
+
+    def slope(t):
+        """phi'(t), less its rounding (``1e-12`` of the sum of the terms' sizes) where it leans to the other sign."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = p * (z - col) / ((1.0 - t) * z + t * col)
+        return float(np.sum(terms)), 1e-12 * float(np.sum(np.abs(terms)))
+
+    t = obj.line_minimum(z, col, rel=rel)
+    if t == 0.0:
+        assert sum(slope(0.0)) >= 0
+    elif t == 1.0:
+        assert slope(1.0)[0] - slope(1.0)[1] <= 0
+    else:
+        left, right = slope(t), slope(min(1.0, t * (1 + rel)))
+        assert 0 < t < 1 and left[0] - left[1] < 0 <= right[0] + right[1]
+        if 1e-6 < t < 1 - 1e-6 and log_spread < 30:
+            ref = minimize_scalar(lambda u: -np.sum(p * np.log((1 - u) * z + u * col)), bounds=(0, 1),
+                                  method="bounded", options={"xatol": 1e-10})
+            assert ref.x == pytest.approx(t, rel=2 * rel, abs=1e-8)
+
+
 def test_mixture_step_saves_newton_steps_at_the_same_optimum():
     """On a 300 x 300 curve (12 slopes, 1e-6): fewer Newton steps with the mixture step than without (27
     against 33 when written), every point certified, the last Lagrangian the same within the tolerance."""
