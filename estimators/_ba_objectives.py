@@ -157,30 +157,31 @@ class KernelObjective:
             pr = p * r
             return -float(xp.sum(pr)), float(xp.sum(pr * r))
 
-        d, h = derivatives(0.0)
-        if not d < 0:
-            return 0.0
-        with np.errstate(divide="ignore", over="ignore"):  # a row col leaves at 0: phi'(1) = +inf
+        # masses of 1e-19 serving rows alone: phi'' beyond float range (then steps fall back to bisection);
+        # a row col leaves at 0: phi'(1) = +inf
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            d, h = derivatives(0.0)
+            if not d < 0:
+                return 0.0
             if derivatives(1.0)[0] <= 0:
                 return 1.0
-        lo, hi, t = 0.0, 1.0, 0.5
-        for _ in range(100):
-            d, h = derivatives(t)
-            lo, hi = (t, hi) if d < 0 else (lo, t)
-            if hi - lo <= rel * lo:
-                return lo
-            # Newton on t phi'(t): each row's part of phi' is p / (t + e) or p / (e - t), so that near 0
-            # t phi' is nearly linear where phi' itself is like 1 / t (Newton on phi' only doubles t there)
-            slope = d + t * h
-            step = -t * d / slope if slope > 0 else math.inf
-            if abs(step) <= 0.5 * rel * t:  # a short step proves nothing: probe beyond it
-                step += math.copysign(0.5 * rel * t, step)
-            t_next = t + step
-            if not lo < t_next < hi:
-                floor = max(lo, 1e-300)
-                t_next = math.sqrt(floor * hi) if hi > 4.0 * floor else 0.5 * (lo + hi)
-            t = t_next
-        return lo
+            lo, hi, t = 0.0, 1.0, 0.5
+            for _ in range(100):
+                d, h = derivatives(t)
+                lo, hi = (t, hi) if d < 0 else (lo, t)
+                if hi - lo <= rel * lo:
+                    return lo
+                # Newton on t phi'(t): each row's part of phi' is p / (t + e) or p / (e - t), so that near 0
+                # t phi' is nearly linear where phi' itself is like 1 / t (Newton on phi' only doubles t there)
+                slope = d + t * h
+                step = -t * d / slope if slope > 0 else math.inf
+                if abs(step) <= 0.5 * rel * t:  # a short step proves nothing: probe beyond it
+                    step += math.copysign(0.5 * rel * t, step)
+                t_next = t + step
+                if not lo < t_next < hi:
+                    floor = max(lo, 1e-300)
+                    t_next = math.sqrt(floor * hi) if hi > 4.0 * floor else 0.5 * (lo + hi)
+                t = t_next
         return lo
 
     def certificate(self, screen: Float32Rows, idx, q, z, c, tol: float, cap: int):
