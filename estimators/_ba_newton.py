@@ -13,7 +13,9 @@ Each step is sequential quadratic programming [1]_: Newton's model of ``F`` on
 the support, minimised over the simplex by primal-dual active-set passes [2]_
 (a primal active-set method where those cycle), then an Armijo search along the
 segment to the model's minimiser. Columns the certificate finds violated join the
-support, at most ``max(enter_min, |support|)`` at a time, most violated first.
+support, at most ``max(enter_min, |support|)`` at a time, most violated first, and
+(rate-distortion) take mass together in one step to the minimum of ``F`` towards the
+pmf ``~ (c - 1)+``.
 Where the model fails (no descent: a badly scaled entering column can round its
 step to zero) a Blahut-Arimoto step is taken, or, where the largest
 ``c`` sits on a zero mass, a step to the minimum of ``F`` towards that vertex,
