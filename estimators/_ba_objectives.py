@@ -165,7 +165,8 @@ class KernelObjective:
                 return 0.0
             if derivatives(1.0)[0] <= 0:
                 return 1.0
-            lo, hi, t = 0.0, 1.0, 0.5
+            # from Newton's step on phi' at 0 (exact where phi' is nearly linear up to the minimum)
+            lo, hi, t = 0.0, 1.0, min(0.5, -d / h) if 0 < h < math.inf else 0.5
             for _ in range(100):
                 d, h = derivatives(t)
                 lo, hi = (t, hi) if d < 0 else (lo, t)

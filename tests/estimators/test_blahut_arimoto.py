@@ -663,7 +663,7 @@ def test_mixture_step_lowers_f_to_its_minimum_on_the_segment(seed, n, m, log_bet
     start, and at the minimum of ``F`` on that segment (against 2001 points of it), the entering columns
     at positive mass where they have ``c > 1``; unchanged where no ``c`` exceeds 1 or where the minimum is
     at the start."""
-    from estimators._ba_newton import _mixture_step
+    from estimators._ba_newton import MIXTURE_REL, _mixture_step
     from estimators._ba_objectives import KernelObjective, RDProblem
 
     rng = np.random.default_rng(seed)
@@ -701,10 +701,10 @@ def test_mixture_step_lowers_f_to_its_minimum_on_the_segment(seed, n, m, log_bet
         np.testing.assert_allclose(q_t, q, atol=1e-9)
         return
     t = (q_t[j] - q[j]) / (a[j] - q[j])
-    # the bisection brackets the minimiser within 1e-3 t; F convex: F(t) - min F <= |F'(t)| 1e-3 t
+    # the search brackets the minimiser within MIXTURE_REL t; F convex: F(t) - min F <= |F'(t)| MIXTURE_REL t
     h = 1e-4 * t
     slope = abs(f_at(min(t + h, 1.0)) - f_at(t - h)) / (min(t + h, 1.0) - t + h)
-    assert f_t <= f_grid + slope * 1e-3 * t + 1e-12 * (1.0 + abs(f_grid))
+    assert f_t <= f_grid + slope * MIXTURE_REL * t + 1e-12 * (1.0 + abs(f_grid))
 
 
 @settings(max_examples=100, deadline=None)
