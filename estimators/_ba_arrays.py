@@ -192,6 +192,10 @@ class NumpyBackend:
     def cholesky_apply(self, factor, b):
         return lapack.dpotrs(factor, b, lower=0)[0]
 
+    def cholesky_half_apply(self, factor, b):
+        """``w`` with ``w' w = b' H^-1 b`` for the :meth:`cholesky` factor ``U`` of ``H = U' U``: ``U'^-1 b``."""
+        return lapack.dtrtrs(factor, b, lower=0, trans=1)[0]
+
     def solve(self, a, b):
         """Solve ``a x = b``; least squares when ``a`` is singular."""
         try:
@@ -337,6 +341,10 @@ class TorchBackend:
 
     def cholesky_apply(self, factor, b):
         return self.torch.cholesky_solve(b, factor)
+
+    def cholesky_half_apply(self, factor, b):
+        """As :meth:`NumpyBackend.cholesky_half_apply` for the lower factor ``L`` of ``H = L L'``: ``L^-1 b``."""
+        return self.torch.linalg.solve_triangular(factor, b, upper=False)
 
     def solve(self, a, b):
         """Solve ``a x = b``; least squares when ``a`` is singular; a non-finite system gives non-finite ``x``."""
