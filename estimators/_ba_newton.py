@@ -101,10 +101,10 @@ class NewtonOptions:
         step is the second crawling one in a row or the last shrank the gap by less than the factor
         ``gram32_crawl`` with no column entering (hard problems, ``hard_rd_problem``: with float32 at every
         crawling step 353 of the stress run's 3600 fail, stalled; at 0.75 without the second rule 2; a
-        1024 x 1024 curve's float64 Grams 14.2 ms to 2.0 ms with the entering exception, same steps). A 20-slope curve at
-        1024 x 1024 crawls once a slope late on, at ratios 0.32-0.7, and the float32 Gram there took
-        0.86x, 0.91x and 0.97x of its time in three runs (same Newton steps; every crawling step was in
-        float64 before).
+        1024 x 1024 curve's float64 Grams 14.2 ms to 2.0 ms with the entering exception, same steps). A
+        20-slope curve at 1024 x 1024 crawls once a slope late on, at ratios 0.32-0.7, and the float32
+        Gram there took 0.86x, 0.91x and 0.97x of its time in three runs (same Newton steps; every
+        crawling step was in float64 before).
     chord_ratio, chord_cg_steps, chord_decrement : float, int, float
         Where ``gap^2 <= chord_ratio tol`` and half the Newton decrement (through the last factor) is at
         most ``chord_decrement tol``, the gap is also certified by the dual point of a Newton step
