@@ -661,8 +661,8 @@ def test_gram_is_accurate_relative_to_its_diagonal_on_rows_of_any_scale(backend)
 def test_mixture_step_lowers_f_to_its_minimum_on_the_segment(seed, n, m, log_beta, entering):
     """``_mixture_step`` (where columns enter: towards the pmf ``~ (c - 1)+``): a pmf, ``F`` not above the
     start, and at the minimum of ``F`` on that segment (against 2001 points of it), the entering columns
-    at positive mass where they have ``c > 1``; unchanged where no ``c`` exceeds 1 or where the minimum is
-    at the start."""
+    at positive mass where they have ``c > 1``; unchanged where no ``c`` exceeds 1, where the minimum is
+    at the start, or where a row would fall to ``z_floor``."""
     from estimators._ba_newton import MIXTURE_REL, _mixture_step
     from estimators._ba_objectives import KernelObjective, RDProblem
 
@@ -676,7 +676,8 @@ def test_mixture_step_lowers_f_to_its_minimum_on_the_segment(seed, n, m, log_bet
     ks = obj.rows(idx)
     z = q @ ks
     c = obj.ascent(ks, z)
-    q_t, z_t, c_t = _mixture_step(obj, ks, z, c, q)
+    assert _mixture_step(obj, ks, z, c, q, math.inf)[0] is q  # every row at or below the floor: declined
+    q_t, z_t, c_t = _mixture_step(obj, ks, z, c, q, 1e-250)
     assert np.all(q_t >= 0) and q_t.sum() == pytest.approx(1.0, abs=1e-12)
     np.testing.assert_allclose(z_t, q_t @ ks, rtol=1e-12, atol=1e-300)
     np.testing.assert_allclose(c_t, obj.ascent(ks, z_t), rtol=1e-12)
