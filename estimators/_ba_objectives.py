@@ -43,19 +43,21 @@ END_POINT_ARG_MIN = -708.0
 
 @dataclass(frozen=True)
 class RDProblem:
-    """A source ``p`` and distortion ``d`` on a backend, slope-free: ``dt = (d - row minima).T``, ``(m, n)``."""
+    """A source ``p`` and distortion ``d`` on a backend, slope-free: ``dt = (d - row minima).T``, ``(m, n)``,
+    and its largest entry ``dt_max``."""
 
     xp: Any
     p: Any
     sqrt_p: Any
     dt: Any
     d_min_mean: float
+    dt_max: float
 
     @classmethod
     def of(cls, xp, p: np.ndarray, d: np.ndarray) -> RDProblem:
-        dt = xp.asarray(_excess_transposed(d))
+        dt = _excess_transposed(d)
         pb = xp.asarray(p)
-        return cls(xp, pb, xp.exp(0.5 * xp.log(pb)), dt, float(p @ d.min(axis=1)))
+        return cls(xp, pb, xp.exp(0.5 * xp.log(pb)), xp.asarray(dt), float(p @ d.min(axis=1)), float(dt.max()))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -112,7 +114,7 @@ class KernelObjective:
         subnormal paths; it changes no entry by more than ``exp(kernel_arg_min)``
         (``5e-283`` by default), ``5e-33`` of any row sum the solver accepts.
         """
-        return self.xp.kernel(self.problem.dt[idx], self.beta, self.kernel_arg_min)
+        return self.xp.kernel(self.problem.dt[idx], self.beta, self.kernel_arg_min, self.problem.dt_max)
 
     def value(self, z) -> float:
         return -float(self.xp.sum(self.xp.xlogy(self.problem.p, z)))

@@ -48,6 +48,7 @@ class Float32Rows:
     k32: Any
     beta32: Any
     usable: bool
+    dt_max: float = math.inf  # an upper bound on dt's entries (the kernel's clamp is left out where it cannot bind)
     owned: bool = False  # k32 and beta32 belong to this value alone: at() may write them in place
     reference: Any = None  # (w, bound on c at w, off the support then; inf on it, beta) of the last full screen
 
@@ -55,7 +56,9 @@ class Float32Rows:
     def of(cls, xp, dt) -> Float32Rows:
         """Rows at ``beta = 0`` (all ones), which bound the kernel at every slope."""
         m, n = dt.shape
-        return cls(xp, xp.float32(dt), xp.float32(xp.full(m * n, 1.0).reshape(m, n)), xp.zeros(m), n * U32 < 1e-3)
+        dt32 = xp.float32(dt)
+        ones = xp.float32(xp.full(m * n, 1.0).reshape(m, n))
+        return cls(xp, dt32, ones, xp.zeros(m), n * U32 < 1e-3, float(xp.amax(dt32)))
 
     def at(self, rows, beta: float) -> Float32Rows:
         """The value with ``rows`` recomputed at ``beta``: a copy, unless this one is ``owned`` (a solver's own).
@@ -63,10 +66,10 @@ class Float32Rows:
         Where ``rows`` are more than half of them, every row is (new arrays, no copy of the old)."""
         xp, beta32 = self.xp, float(np.float32(beta))  # the slope as float32 rounds it (the bound's analysis)
         if 2 * rows.shape[0] > self.k32.shape[0]:
-            k32 = xp.kernel(self.dt32, beta32, F32_ARG_MIN)
+            k32 = xp.kernel(self.dt32, beta32, F32_ARG_MIN, self.dt_max)
             return replace(self, k32=k32, beta32=xp.full(k32.shape[0], beta), owned=True)
         new = self if self.owned else replace(self, k32=self.k32 * 1.0, beta32=self.beta32 * 1.0, owned=True)
-        new.k32[rows] = xp.kernel(self.dt32[rows], beta32, F32_ARG_MIN)
+        new.k32[rows] = xp.kernel(self.dt32[rows], beta32, F32_ARG_MIN, self.dt_max)
         new.beta32[rows] = beta
         return new
 
@@ -127,7 +130,9 @@ class Float32Rows:
             stale = over[rows.beta32[over] < beta]
             if stale.shape[0]:
                 rows = rows.at(stale, beta)
-                s32 = xp.sum_rows32(rows.k32[stale], w32)
+                # most rows (a new slope): the whole product, not a copy of the rows gathered first
+                whole = 2 * stale.shape[0] > rows.k32.shape[0]
+                s32 = xp.sum_rows32(rows.k32, w32)[stale] if whole else xp.sum_rows32(rows.k32[stale], w32)
                 if not math.isfinite(float(xp.sum(s32))):
                     return None, None, rows
                 bound[stale] = rows.bound(s32, w_sum)

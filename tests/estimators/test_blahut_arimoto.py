@@ -628,7 +628,7 @@ def test_numpy_backend_kernels_are_numpys_and_never_import_torch(imports_torch):
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_gram_is_accurate_relative_to_its_diagonal_on_rows_of_any_scale(backend):
-    """The Hessian Gram (rows scaled to a largest entry of 1, entries raised to at least GRAM_ENTRY_MIN so
+    """The Hessian Gram (rows scaled to a largest entry of 1, entries raised by GRAM_ENTRY_MIN so
     that no product is subnormal): each entry within rounding of the exact one relative to the diagonal,
     float32 within float32 rounding; also with a row of weight 1e-30 and one of 1e-120 relative to the rest
     (a global scale would round their diagonal away), and a row whose entries span 300 decades."""
@@ -648,6 +648,41 @@ def test_gram_is_accurate_relative_to_its_diagonal_on_rows_of_any_scale(backend)
         error = np.max(np.abs(h - np.triu(exact)) / scale)
         assert error < allowed and (error > 1e-12 or not single)  # single: float32 products, rounded as such
         assert np.all(np.diag(h) > 0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    log_beta=st.floats(math.log(0.01), math.log(5000.0)),
+    spread=st.sampled_from([1e-3, 1.0, 0.087, 0.65, 30.0]),
+    single=st.booleans(),
+    backend=st.sampled_from(["numpy", "torch"]),
+)
+def test_kernel_leaves_out_its_clamp_only_where_it_cannot_bind(seed, log_beta, spread, single, backend):
+    """``kernel(dt, beta, arg_min, dt_max)`` is ``exp(max(-beta dt, arg_min))`` to the last bit, with or
+    without the clamp (``clamps``): the clamp is left out only where no entry reaches ``arg_min``, and
+    kept wherever one does (distortions spread across the clamp's reach at the float32 and float64
+    ``arg_min`` of the screen and the solver)."""
+    import torch
+
+    from estimators._ba_arrays import clamps, get_backend
+
+    ops, beta = get_backend(backend), math.exp(log_beta)
+    rng = np.random.default_rng(seed)
+    dtype = np.float32 if single else np.float64
+    arg_min = -87.0 if single else -650.0
+    dt = (spread * rng.random((7, 33))).astype(dtype)
+    dt_max = float(dt.max())
+    arrays = (lambda a: torch.as_tensor(a)) if backend == "torch" else (lambda a: a)
+    got = np.asarray(ops.kernel(arrays(dt), beta, arg_min, dt_max))
+    if backend == "torch":
+        exact = torch.exp(torch.clamp(torch.as_tensor(dt) * -beta, min=arg_min)).numpy()
+    else:
+        exact = np.exp(np.maximum(np.multiply(dt, -beta), arg_min))
+    assert got.dtype == dtype and np.array_equal(got, exact)
+    binds = bool(np.any(np.multiply(dt, -beta) < arg_min))
+    assert clamps(beta, dt_max, arg_min) or not binds
+    assert clamps(beta, math.inf, arg_min) and not clamps(beta, 0.0, arg_min)
 
 
 @settings(max_examples=60, deadline=None)
