@@ -104,6 +104,9 @@ class NumpyBackend:
     def zeros(self, *shape: int):
         return np.zeros(shape)
 
+    def ones32(self, *shape: int):
+        return np.ones(shape, dtype=np.float32)
+
     def arange(self, n: int):
         return np.arange(n)
 
@@ -183,10 +186,11 @@ class NumpyBackend:
         """``h[idx][:, idx]`` for sorted ``idx`` (keeps a :meth:`gram` upper triangle valid)."""
         return h[np.ix_(idx, idx)]
 
-    def kernel(self, dt, beta: float, arg_min: float, dt_max: float = math.inf):
+    def kernel(self, dt, beta: float, arg_min: float, dt_max: float = math.inf, overwrite: bool = False):
         """``exp(max(-beta dt, arg_min))`` for kernel rows ``dt``, in ``dt``'s precision (a new array, computed
-        in place); ``dt_max`` bounds ``dt`` from above: no clamp where it cannot bind (see :func:`clamps`)."""
-        k = np.multiply(dt, -beta)
+        in place, or ``dt`` itself with ``overwrite``); ``dt_max`` bounds ``dt`` from above: no clamp where it
+        cannot bind (see :func:`clamps`)."""
+        k = np.multiply(dt, -beta, out=dt if overwrite else None)
         if clamps(beta, dt_max, arg_min):
             np.maximum(k, arg_min, out=k)
         return np.exp(k, out=k)
@@ -303,6 +307,9 @@ class TorchBackend:
     def zeros(self, *shape: int):
         return self.torch.zeros(shape, dtype=self.torch.float64, device=self.device)
 
+    def ones32(self, *shape: int):
+        return self.torch.ones(shape, dtype=self.torch.float32, device=self.device)
+
     def arange(self, n: int):
         return self.torch.arange(n, device=self.device)
 
@@ -350,9 +357,11 @@ class TorchBackend:
     def submatrix(self, h, idx):
         return h[idx][:, idx]
 
-    def kernel(self, dt, beta: float, arg_min: float, dt_max: float = math.inf):
-        k = dt * -beta
-        return self.torch.exp(self.torch.clamp(k, min=arg_min) if clamps(beta, dt_max, arg_min) else k)
+    def kernel(self, dt, beta: float, arg_min: float, dt_max: float = math.inf, overwrite: bool = False):
+        k = dt.mul_(-beta) if overwrite else dt * -beta
+        if clamps(beta, dt_max, arg_min):
+            k.clamp_(min=arg_min)
+        return k.exp_()
 
     def cholesky(self, h):
         fac, info = self.torch.linalg.cholesky_ex(h)

@@ -114,7 +114,8 @@ class KernelObjective:
         subnormal paths; it changes no entry by more than ``exp(kernel_arg_min)``
         (``5e-283`` by default), ``5e-33`` of any row sum the solver accepts.
         """
-        return self.xp.kernel(self.problem.dt[idx], self.beta, self.kernel_arg_min, self.problem.dt_max)
+        pr = self.problem
+        return self.xp.kernel(pr.dt[idx], self.beta, self.kernel_arg_min, pr.dt_max, overwrite=True)  # a copy
 
     def value(self, z) -> float:
         return -float(self.xp.sum(self.xp.xlogy(self.problem.p, z)))

@@ -57,7 +57,7 @@ class Float32Rows:
         """Rows at ``beta = 0`` (all ones), which bound the kernel at every slope."""
         m, n = dt.shape
         dt32 = xp.float32(dt)
-        ones = xp.float32(xp.full(m * n, 1.0).reshape(m, n))
+        ones = xp.ones32(m, n)
         return cls(xp, dt32, ones, xp.zeros(m), n * U32 < 1e-3, float(xp.amax(dt32)))
 
     def at(self, rows, beta: float) -> Float32Rows:
@@ -69,7 +69,7 @@ class Float32Rows:
             k32 = xp.kernel(self.dt32, beta32, F32_ARG_MIN, self.dt_max)
             return replace(self, k32=k32, beta32=xp.full(k32.shape[0], beta), owned=True)
         new = self if self.owned else replace(self, k32=self.k32 * 1.0, beta32=self.beta32 * 1.0, owned=True)
-        new.k32[rows] = xp.kernel(self.dt32[rows], beta32, F32_ARG_MIN, self.dt_max)
+        new.k32[rows] = xp.kernel(self.dt32[rows], beta32, F32_ARG_MIN, self.dt_max, overwrite=True)  # a copy
         new.beta32[rows] = beta
         return new
 
