@@ -107,6 +107,13 @@ class NumpyBackend:
     def ones32(self, *shape: int):
         return np.ones(shape, dtype=np.float32)
 
+    def empty(self, *shape: int):
+        return np.empty(shape)
+
+    def take_rows(self, a, idx, out=None):
+        """``a[idx]``, into ``out`` (not overlapping ``a``) where given."""
+        return np.take(a, idx, axis=0, out=out)
+
     def arange(self, n: int):
         return np.arange(n)
 
@@ -309,6 +316,12 @@ class TorchBackend:
 
     def ones32(self, *shape: int):
         return self.torch.ones(shape, dtype=self.torch.float32, device=self.device)
+
+    def empty(self, *shape: int):
+        return self.torch.empty(shape, dtype=self.torch.float64, device=self.device)
+
+    def take_rows(self, a, idx, out=None):
+        return self.torch.index_select(a, 0, idx, out=out)
 
     def arange(self, n: int):
         return self.torch.arange(n, device=self.device)

@@ -188,7 +188,8 @@ class Solution:
 def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> Solution | None:
     """Minimise ``obj``'s ``F`` from the support ``idx`` with masses ``q``; ``None`` on underflow or a stall."""
     xp, opt = obj.xp, options
-    ks = obj.rows(idx)
+    buf = xp.empty(idx.shape[0] + _spare(idx.shape[0], opt), obj.row_width)
+    ks = obj.rows(idx, out=buf[: idx.shape[0]])
     screen = obj.screen
     it, last_gap, best_gap, best_at, last_block, crawls = 0, math.inf, math.inf, 0, False, 0
     pre = None  # the last Newton step's Hessian factor, as a preconditioner
@@ -216,7 +217,7 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
             return None
         if entering is not None:
             new, k_new, c_new = entering
-            idx, ks = xp.concat([idx, new]), xp.concat([ks, k_new])
+            idx, (buf, ks) = xp.concat([idx, new]), _grown(xp, buf, ks.shape[0], k_new, opt)
             q, c = xp.concat([q, xp.zeros(new.shape[0])]), xp.concat([c, c_new])
             pre = None  # (a preconditioner blind to the entering columns gained no step)
             if obj.block and opt.mixture_step:
@@ -238,9 +239,43 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
         q, keep = step
         last_gap = gap
         if keep is not None:
-            idx, q, ks = idx[keep], q[keep], ks[keep]
-            pre = None if pre is None else pre.kept(keep)
+            order, ks = _shrunk(xp, buf, keep)
+            idx, q = idx[order], q[order]
+            pre = None if pre is None else pre.kept(order)
         it += 1
+
+
+def _spare(s: int, opt: NewtonOptions) -> int:
+    """Rows of room past a support of ``s`` columns: at most ``max(enter_min, s)`` enter a step, and at
+    1024 x 1024 at most ``s / 4`` did."""
+    return max(opt.enter_min, s // 2)
+
+
+def _grown(xp, buf, s: int, new_rows, opt: NewtonOptions):
+    """``(buffer, rows)``: the first ``s`` rows of ``buf`` followed by ``new_rows``, written in place where
+    they fit, else in a new buffer with room to spare (a concatenation copied every row each time columns
+    entered: 0.47 ms a step at 1024 x 1024, 5% of a curve)."""
+    total = s + new_rows.shape[0]
+    if total > buf.shape[0]:
+        grown = xp.empty(total + _spare(total, opt), buf.shape[1])
+        grown[:s] = buf[:s]
+        buf = grown
+    buf[s:total] = new_rows
+    return buf, buf[:total]
+
+
+def _shrunk(xp, buf, keep):
+    """``(order, rows)``: the rows ``keep`` (increasing) of ``buf`` moved to its first ``len(keep)``: those
+    already there stay, and the rows kept past that end fill the holes (a few rows move, not all);
+    ``order[i]`` is the old position of the new ``i``-th row."""
+    k = keep.shape[0]
+    order = xp.arange(k)
+    tail = keep[keep >= k]
+    if tail.shape[0]:
+        holes = xp.nonzero(~xp.mask(k, keep[keep < k]))
+        buf[holes] = buf[tail]
+        order[holes] = tail
+    return order, buf[:k]
 
 
 def _polished(obj, idx, q, ks, z, c, delta, chord: float, tol: float, it: int, screen, z_floor: float) -> Solution:

@@ -44,20 +44,21 @@ END_POINT_ARG_MIN = -708.0
 @dataclass(frozen=True)
 class RDProblem:
     """A source ``p`` and distortion ``d`` on a backend, slope-free: ``dt = (d - row minima).T``, ``(m, n)``,
-    and its largest entry ``dt_max``."""
+    also as a numpy array ``dt_host`` (the same one on the numpy backend), and its largest entry ``dt_max``."""
 
     xp: Any
     p: Any
     sqrt_p: Any
     dt: Any
     d_min_mean: float
+    dt_host: np.ndarray
     dt_max: float
 
     @classmethod
     def of(cls, xp, p: np.ndarray, d: np.ndarray) -> RDProblem:
         dt = _excess_transposed(d)
         pb = xp.asarray(p)
-        return cls(xp, pb, xp.exp(0.5 * xp.log(pb)), xp.asarray(dt), float(p @ d.min(axis=1)), float(dt.max()))
+        return cls(xp, pb, xp.exp(0.5 * xp.log(pb)), xp.asarray(dt), float(p @ d.min(axis=1)), dt, float(dt.max()))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -107,15 +108,21 @@ class KernelObjective:
     def p(self):
         return self.problem.p
 
-    def rows(self, idx):
-        """float64 kernel rows ``exp(-beta dt[idx])``, the exponent clamped at ``kernel_arg_min``.
+    @property
+    def row_width(self) -> int:
+        return self.problem.dt.shape[1]
+
+    def rows(self, idx, out=None):
+        """float64 kernel rows ``exp(-beta dt[idx])``, the exponent clamped at ``kernel_arg_min`` (into ``out``
+        where given).
 
         The clamp keeps ``exp`` and the products with the rows off their slow
         subnormal paths; it changes no entry by more than ``exp(kernel_arg_min)``
         (``5e-283`` by default), ``5e-33`` of any row sum the solver accepts.
         """
-        pr = self.problem
-        return self.xp.kernel(pr.dt[idx], self.beta, self.kernel_arg_min, pr.dt_max, overwrite=True)  # a copy
+        pr, xp = self.problem, self.xp
+        rows = xp.take_rows(pr.dt, idx, out)
+        return xp.kernel(rows, self.beta, self.kernel_arg_min, pr.dt_max, overwrite=True)
 
     def value(self, z) -> float:
         return -float(self.xp.sum(self.xp.xlogy(self.problem.p, z)))
@@ -293,8 +300,12 @@ class CapacityObjective:
         aug = xp.asarray(np.concatenate([w, h[:, None]], axis=1))
         return cls(xp, aug, xp.asarray(w.mean(axis=0)), xp.asarray(w.sum(axis=0) > 0))
 
-    def rows(self, idx):
-        return self.aug[idx]
+    @property
+    def row_width(self) -> int:
+        return self.aug.shape[1]
+
+    def rows(self, idx, out=None):
+        return self.xp.take_rows(self.aug, idx, out)
 
     def _log_r(self, z):
         """``[ln r - ln t, -1]`` with ``r`` the outputs of ``z``, ``t = sum r``; ``ln 0`` is ``LOG_ZERO``."""
@@ -369,7 +380,7 @@ class SlopePoint:
     distortion: float
     gap: float
     support: np.ndarray
-    encoder: tuple[np.ndarray, np.ndarray, np.ndarray]  # (K[:, support].T, q on the support, Kq): Q = K q / Kq
+    encoder: tuple[np.ndarray, np.ndarray]  # (q on the support, Kq): Q = K[:, support] q / Kq
     marginal: np.ndarray
     iterations: int
 
@@ -390,8 +401,7 @@ def slope_point(obj: KernelObjective, sol) -> SlopePoint:
     gap = max(rate + obj.beta * d_excess + log_z_mean + sol.gap, 0.0)
     marginal = xp.zeros(pr.shape[1])
     marginal[sol.idx] = q * c
-    # the encoder is formed when read; the numpy backend hands the kernel rows over uncopied
-    encoder = tuple(a if xp.name == "numpy" else xp.to_numpy(a) for a in (sol.ks, q, z))
+    encoder = (xp.to_numpy(q), xp.to_numpy(z))  # the kernel rows are formed again when the encoder is read
     return SlopePoint(
         rate, d_excess + pr.d_min_mean, gap, xp.index_numpy(sol.idx), encoder, xp.to_numpy(marginal), sol.iterations
     )

@@ -479,9 +479,9 @@ def test_certificate_computes_float64_rows_only_for_the_columns_that_may_enter(m
     sizes = []
     rows = KernelObjective.rows
 
-    def counted(self, idx):
+    def counted(self, idx, out=None):
         sizes.append(int(idx.shape[0]))
-        return rows(self, idx)
+        return rows(self, idx, out)
 
     rng = np.random.default_rng(12)
     p, d = rng.dirichlet(np.ones(400)), rng.random((400, 400))
@@ -685,6 +685,43 @@ def test_kernel_leaves_out_its_clamp_only_where_it_cannot_bind(seed, log_beta, s
     assert clamps(beta, math.inf, arg_min) and not clamps(beta, 0.0, arg_min)
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    s=st.integers(1, 40),
+    entering=st.lists(st.integers(0, 70), min_size=1, max_size=4),
+    backend=st.sampled_from(["numpy", "torch"]),
+)
+def test_support_rows_grow_in_place_and_shrink_by_filling_holes(seed, s, entering, backend):
+    """The solver's support rows in a buffer with room (``_grown``, ``_shrunk``): after any sequence of
+    columns entering and a random subset kept, the rows are those a concatenation and ``rows[keep]`` give,
+    in the order ``order`` names (a permutation of ``keep``, whose rows before the new end stay put), and
+    rows that fit are written into the same buffer."""
+    from estimators._ba_arrays import get_backend
+    from estimators._ba_newton import NewtonOptions, _grown, _shrunk
+
+    ops, opt, rng = get_backend(backend), NewtonOptions(), np.random.default_rng(seed)
+    first = rng.random((s, 5))
+    buf = ops.empty(s + 3, 5)
+    buf[:s] = ops.asarray(first)
+    rows, expected = buf[:s], first
+    for k in entering:
+        new = rng.random((k, 5))
+        same = rows.shape[0] + k <= buf.shape[0]
+        before = buf
+        buf, rows = _grown(ops, buf, rows.shape[0], ops.asarray(new), opt)
+        expected = np.concatenate([expected, new])
+        assert np.array_equal(ops.to_numpy(rows), expected) and (buf is before) == same
+        assert same or buf.shape[0] >= rows.shape[0] + opt.enter_min  # regrown with room to spare
+    keep = np.flatnonzero(rng.random(expected.shape[0]) < 0.6)
+    order, rows = _shrunk(ops, buf, ops.index(keep))
+    order = ops.index_numpy(order)
+    assert sorted(order.tolist()) == keep.tolist()
+    assert np.array_equal(ops.to_numpy(rows), expected[order])
+    stay = keep[keep < keep.shape[0]]
+    assert np.array_equal(order[stay], stay)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
@@ -865,10 +902,16 @@ def test_solve_of_a_non_finite_system_is_non_finite_on_both_backends():
     np.testing.assert_allclose(np.ones((2, 2)) @ x, np.ones((2, 1)))
 
 
-def test_curve_encoders_are_dense_on_read():
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_curve_encoders_are_dense_on_read(backend):
+    """Each point's encoder, formed from its support, masses and the curve's own copy of the distortion
+    when first read (the caller's array may have changed since), is the encoder its rate, distortion and
+    marginal belong to."""
     rng = np.random.default_rng(3)
     p, d = rng.dirichlet(np.ones(30)), rng.random((30, 50))
-    curve = rd_curve(p, d, [0.5, 5.0, 80.0], tol=1e-12)
+    curve = rd_curve(p, d, [0.5, 5.0, 80.0], tol=1e-12, backend=backend)
+    d_then, d[:] = d.copy(), 0.0
+    d = d_then
     for pt in curve.points:
         enc = pt.encoder
         assert isinstance(enc, np.ndarray) and enc.shape == (30, 50) and enc is pt.encoder
