@@ -74,8 +74,9 @@ class NumpyBackend:
             out = np.log(np.sum(np.exp(a - top), axis=axis, keepdims=True)) + top
         return out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
 
+    # the ufuncs' own reductions: np.max and np.sum add a dispatch layer (1-2 us a call, ~1700 calls a curve)
     def amax(self, a, axis: int | None = None, keepdims: bool = False):
-        return np.max(a, axis=axis, keepdims=keepdims)
+        return np.maximum.reduce(a, axis=axis, keepdims=keepdims)
 
     def all(self, a) -> bool:
         return bool(np.all(a))
@@ -84,7 +85,7 @@ class NumpyBackend:
         return bool(np.any(a))
 
     def sum(self, a, axis: int | None = None):
-        return np.sum(a, axis=axis)
+        return np.add.reduce(a, axis=axis)
 
     def maximum(self, a, value: float):
         return np.maximum(a, value)
