@@ -170,8 +170,8 @@ def test_newton_direction_from_an_earlier_factor_converges_to_the_newton_step():
     earlier point (masses within 2%) of a support that has since lost two small columns: an error (in H's
     norm) that falls with every step, a hundredth of the Newton step's size after three steps, and the
     exact Newton step ``H^-1 (c - 1)`` at the current point after twice the support's size (in exact
-    arithmetic, after the support's size)."""
-    from estimators._ba_newton import _newton_direction, _Preconditioner
+    arithmetic, after the support's size); resumable, with the decrement found growing to the exact one."""
+    from estimators._ba_newton import _newton_direction, _NewtonCG, _Preconditioner
 
     rng = np.random.default_rng(5)
     p, d, beta = rng.dirichlet(np.ones(50)), rng.random((50, 40)), 15.0
@@ -203,6 +203,18 @@ def test_newton_direction_from_an_earlier_factor_converges_to_the_newton_step():
     assert all(b < a for a, b in zip(errors, errors[1:]))
     assert errors[2] < 0.01 * size
     assert error(2 * idx.size) < 1e-8 * size
+
+    # resumed (the solver's chord_cg_more after a failed certificate): the same steps as run at once, and
+    # half the decrement found so far grows to the exact (c - 1)' H^-1 (c - 1) / 2 from below
+    cg = _NewtonCG(obj, ks, z, c, pre)
+    found = []
+    for _ in range(8):
+        cg.run(1)
+        found.append(cg.found())
+    np.testing.assert_array_equal(cg.run(4), _newton_direction(obj, ks, z, c, pre, 12, math.inf))
+    half = 0.5 * float((c - 1.0) @ exact)
+    assert all(b >= a * (1 - 1e-12) for a, b in zip(found, found[1:]))  # (to rounding once converged)
+    assert found[0] < half * (1 + 1e-12) and cg.found() == pytest.approx(half, rel=1e-9)
 
 
 @settings(max_examples=40, deadline=None)
@@ -277,3 +289,20 @@ def test_newton_direction_declines_where_the_decrement_exceeds_the_futile_gap():
     assert _newton_direction(obj, ks, z, c, pre, 3, 0.99 * half_decrement) is None
     assert _newton_direction(obj, ks, z, c, pre, 3, 1.01 * half_decrement) is not None
     assert obj.value(z) - f_star == pytest.approx(half_decrement, rel=0.1)
+
+
+def test_more_conjugate_gradient_steps_where_the_chord_fails_on_the_support_end_slopes_sooner():
+    """Where four CG steps leave the chord certificate above tol on the support itself while half the
+    decrement they found is below it, ``chord_cg_more`` more steps sharpen the direction and certify the
+    slope a Newton step sooner (200 x 200, 20 slopes: 42 Newton steps against 46 without), with the same
+    certified Lagrangians."""
+    rng = np.random.default_rng(1)
+    p, d = rng.dirichlet(np.ones(200)), rng.random((200, 200))
+    betas = np.geomspace(1.0, 1000.0, 20)
+    more = rd_curve(p, d, betas, tol=1e-6)
+    four = rd_curve(p, d, betas, tol=1e-6, options=NewtonOptions(chord_cg_more=0))
+    assert more.converged.all() and four.converged.all()
+    steps = [sum(pt.iterations for pt in c.points) for c in (more, four)]
+    assert steps[0] < steps[1]
+    np.testing.assert_allclose(more.rates + betas * more.distortions, four.rates + betas * four.distortions,
+                               atol=2e-6, rtol=0)
