@@ -650,7 +650,10 @@ def _model_minimiser(xp, h, c, q, opt: NewtonOptions):
         return None, None
     r = c + xp.symv(h, q)
     s = q.shape[0]
-    base = xp.cholesky_apply(factor, xp.stack([r, xp.full(s, 1.0)], axis=1))
+    # H^-1 r as q + H^-1 c: the step to the accuracy of the solve relative to itself, not to q (near the
+    # optimum it is orders of magnitude below q, and H^-1 r rounded it to cond(H) units of q's last bit)
+    base = xp.cholesky_apply(factor, xp.stack([c, xp.full(s, 1.0)], axis=1))
+    base[:, 0] += q
     fixed = xp.index(np.zeros(0, dtype=np.int64))
     # a model scaled beyond float range overflows somewhere in the passes: declined below, not warned
     with np.errstate(over="ignore", invalid="ignore"):
