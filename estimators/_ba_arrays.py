@@ -194,11 +194,11 @@ class NumpyBackend:
         """``h[idx][:, idx]`` for sorted ``idx`` (keeps a :meth:`gram` upper triangle valid)."""
         return h[np.ix_(idx, idx)]
 
-    def kernel(self, dt, beta: float, arg_min: float, dt_max: float = math.inf, overwrite: bool = False):
+    def kernel(self, dt, beta: float, arg_min: float, dt_max: float = math.inf, overwrite: bool = False, out=None):
         """``exp(max(-beta dt, arg_min))`` for kernel rows ``dt``, in ``dt``'s precision (a new array, computed
-        in place, or ``dt`` itself with ``overwrite``); ``dt_max`` bounds ``dt`` from above: no clamp where it
-        cannot bind (see :func:`clamps`)."""
-        k = np.multiply(dt, -beta, out=dt if overwrite else None)
+        in place, or ``dt`` itself with ``overwrite``, or ``out``); ``dt_max`` bounds ``dt`` from above: no
+        clamp where it cannot bind (see :func:`clamps`)."""
+        k = np.multiply(dt, -beta, out=dt if overwrite else out)
         if clamps(beta, dt_max, arg_min):
             np.maximum(k, arg_min, out=k)
         return np.exp(k, out=k)
@@ -371,8 +371,8 @@ class TorchBackend:
     def submatrix(self, h, idx):
         return h[idx][:, idx]
 
-    def kernel(self, dt, beta: float, arg_min: float, dt_max: float = math.inf, overwrite: bool = False):
-        k = dt.mul_(-beta) if overwrite else dt * -beta
+    def kernel(self, dt, beta: float, arg_min: float, dt_max: float = math.inf, overwrite: bool = False, out=None):
+        k = dt.mul_(-beta) if overwrite else self.torch.mul(dt, -beta, out=out)
         if clamps(beta, dt_max, arg_min):
             k.clamp_(min=arg_min)
         return k.exp_()

@@ -61,11 +61,17 @@ class Float32Rows:
         return cls(xp, dt32, ones, xp.zeros(m), n * U32 < 1e-3, float(xp.amax(dt32)))
 
     def at(self, rows, beta: float) -> Float32Rows:
-        """The value with ``rows`` recomputed at ``beta``: a copy, unless this one is ``owned`` (a solver's own).
+        """The value with ``rows`` recomputed at ``beta``: a copy, unless this one is ``owned`` (a solver's own,
+        or one handed over with its arrays, see :meth:`shared`).
 
-        Where ``rows`` are more than half of them, every row is (new arrays, no copy of the old)."""
+        Where ``rows`` are more than half of them, every row is (into new arrays unless owned: no copy of the
+        old; a curve hands its slopes' screens over, and the 4 MiB of new pages a slope cost at 1024 x 1024)."""
         xp, beta32 = self.xp, float(np.float32(beta))  # the slope as float32 rounds it (the bound's analysis)
         if 2 * rows.shape[0] > self.k32.shape[0]:
+            if self.owned:  # rows and their slopes written together
+                xp.kernel(self.dt32, beta32, F32_ARG_MIN, self.dt_max, out=self.k32)
+                self.beta32[:] = beta
+                return self
             k32 = xp.kernel(self.dt32, beta32, F32_ARG_MIN, self.dt_max)
             return replace(self, k32=k32, beta32=xp.full(k32.shape[0], beta), owned=True)
         new = self if self.owned else replace(self, k32=self.k32 * 1.0, beta32=self.beta32 * 1.0, owned=True)
@@ -74,7 +80,9 @@ class Float32Rows:
         return new
 
     def shared(self) -> Float32Rows:
-        """The same rows as a value that no later :meth:`at` writes into (handed back to a caller)."""
+        """The same rows as a value that no later :meth:`at` of its own writes into, handed back to a caller that
+        may use it again (the owner that made it is done with its arrays); a caller that will not (a curve's
+        next slope) takes the owned value itself."""
         return replace(self, owned=False) if self.owned else self
 
     def bound(self, s32, w_sum: float):

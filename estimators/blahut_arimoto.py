@@ -367,9 +367,10 @@ def _newton_solution(obj: KernelObjective, start: _Start, tol: float, max_iter: 
 @serial_but_gram()  # results independent of the thread count (see estimators._threads)
 def _slope_point(
     problem: RDProblem, p: np.ndarray, d: np.ndarray, beta: float, start: _Start, tol: float, max_iter: int,
-    opt: NewtonOptions,
+    opt: NewtonOptions, hand_over: bool = False,
 ) -> tuple[RDPoint, _Start]:
-    """The point at ``beta`` from ``start``, and the start of the next slope.
+    """The point at ``beta`` from ``start``, and the start of the next slope (``hand_over``: its screen's arrays
+    for the next slope to write into, where ``start`` is not used again).
 
     Where the Newton solver declines from every start (some ``(Kq)(x)``
     underflows, or the gap stalls; not seen in the stress runs), the plain
@@ -387,7 +388,7 @@ def _slope_point(
     sp = slope_point(obj, sol)
     encoder = SupportEncoder(sp.support, *sp.encoder, beta, problem.dt_host, opt.kernel_arg_min, problem.dt_max)
     point = RDPoint(sp.rate, sp.distortion, beta, encoder, sp.marginal, sp.iterations, sp.gap, sp.gap <= tol)
-    return point, _Start(sol.idx, sol.q, sol.screen.shared())
+    return point, _Start(sol.idx, sol.q, sol.screen if hand_over else sol.screen.shared())
 
 
 def _plain_point(xp, p: np.ndarray, d: np.ndarray, beta: float, log_q, tol: float, max_iter: int) -> RDPoint:
@@ -574,7 +575,7 @@ def rd_curve(
                 points.append(_plain_point(xp, p, d, beta, log_q, tol, max_iter))
                 continue
             start = _first_start(problem, beta, None, opt) if start is None else start
-            point, start = _slope_point(problem, p, d, beta, start, tol, max_iter, opt)
+            point, start = _slope_point(problem, p, d, beta, start, tol, max_iter, opt, hand_over=True)
             points.append(point)
     curve = _rd_curve_of(points)
     if not curve.converged.all():

@@ -306,3 +306,21 @@ def test_more_conjugate_gradient_steps_where_the_chord_fails_on_the_support_end_
     assert steps[0] < steps[1]
     np.testing.assert_allclose(more.rates + betas * more.distortions, four.rates + betas * four.distortions,
                                atol=2e-6, rtol=0)
+
+
+def test_screen_rows_recomputed_in_place_only_where_owned():
+    """``Float32Rows.at`` recomputing most rows: into the value's own arrays where it is owned (a curve hands
+    its slopes' screens over), rows and slopes together; into new ones where it is shared (that value
+    unchanged); the same bits either way, each a bound on the kernel at its slopes."""
+    rng = np.random.default_rng(2)
+    dt = rng.random((30, 40))
+    first = Float32Rows.of(XP, XP.asarray(np.ascontiguousarray(dt))).at(np.arange(30), 2.0)
+    assert first.owned
+    shared = first.shared()
+    before = shared.k32.copy()
+    fresh = shared.at(np.arange(30), 5.0)
+    assert fresh.k32 is not shared.k32 and np.array_equal(shared.k32, before) and np.all(shared.beta32 == 2.0)
+    owned = first.at(np.arange(30), 5.0)
+    assert owned.k32 is first.k32 and np.array_equal(owned.k32, fresh.k32) and np.all(owned.beta32 == 5.0)
+    for rows in (fresh, owned):
+        assert np.all(rows.k32 >= np.exp(-rows.beta32[:, None] * dt) * (1 - 1e-6))
