@@ -53,12 +53,17 @@ class Float32Rows:
     reference: Any = None  # (w, bound on c at w, off the support then; inf on it, beta) of the last full screen
 
     @classmethod
-    def of(cls, xp, dt) -> Float32Rows:
-        """Rows at ``beta = 0`` (all ones), which bound the kernel at every slope."""
+    def of(cls, xp, dt, beta: float = 0.0) -> Float32Rows:
+        """Rows at ``beta`` (computed as :meth:`at` does), or at ``0`` (all ones, which bound the kernel at every
+        slope): a curve's first slope starts from its own rows, not from ones it would replace at once."""
         m, n = dt.shape
         dt32 = xp.float32(dt)
-        ones = xp.ones32(m, n)
-        return cls(xp, dt32, ones, xp.zeros(m), n * U32 < 1e-3, float(xp.amax(dt32)))
+        dt_max = float(xp.amax(dt32))
+        if beta > 0:
+            k32 = xp.kernel(dt32, float(np.float32(beta)), F32_ARG_MIN, dt_max)
+        else:
+            k32 = xp.ones32(m, n)
+        return cls(xp, dt32, k32, xp.full(m, beta), n * U32 < 1e-3, dt_max, owned=True)
 
     def at(self, rows, beta: float) -> Float32Rows:
         """The value with ``rows`` recomputed at ``beta``: a copy, unless this one is ``owned`` (a solver's own,

@@ -311,7 +311,8 @@ def test_more_conjugate_gradient_steps_where_the_chord_fails_on_the_support_end_
 def test_screen_rows_recomputed_in_place_only_where_owned():
     """``Float32Rows.at`` recomputing most rows: into the value's own arrays where it is owned (a curve hands
     its slopes' screens over), rows and slopes together; into new ones where it is shared (that value
-    unchanged); the same bits either way, each a bound on the kernel at its slopes."""
+    unchanged); the same bits either way, each a bound on the kernel at its slopes; and those of a
+    screen made at a slope directly."""
     rng = np.random.default_rng(2)
     dt = rng.random((30, 40))
     first = Float32Rows.of(XP, XP.asarray(np.ascontiguousarray(dt))).at(np.arange(30), 2.0)
@@ -324,3 +325,6 @@ def test_screen_rows_recomputed_in_place_only_where_owned():
     assert owned.k32 is first.k32 and np.array_equal(owned.k32, fresh.k32) and np.all(owned.beta32 == 5.0)
     for rows in (fresh, owned):
         assert np.all(rows.k32 >= np.exp(-rows.beta32[:, None] * dt) * (1 - 1e-6))
+    # a first slope's screen made at its slope: the rows ones recomputed there would be
+    direct = Float32Rows.of(XP, XP.asarray(np.ascontiguousarray(dt)), 5.0)
+    assert direct.owned and np.array_equal(direct.k32, fresh.k32) and np.array_equal(direct.beta32, fresh.beta32)
