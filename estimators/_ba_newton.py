@@ -196,7 +196,7 @@ class Solution:
 def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> Solution | None:
     """Minimise ``obj``'s ``F`` from the support ``idx`` with masses ``q``; ``None`` on underflow or a stall."""
     xp, opt = obj.xp, options
-    buf = xp.empty(idx.shape[0] + _spare(idx.shape[0], opt), obj.row_width)
+    buf = xp.empty(idx.shape[0] + _spare(idx.shape[0], obj.columns, opt), obj.row_width)
     ks = obj.rows(idx, out=buf[: idx.shape[0]])
     screen = obj.screen
     it, last_gap, best_gap, best_at, last_block, crawls = 0, math.inf, math.inf, 0, False, 0
@@ -229,7 +229,7 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
             return None
         if entering is not None:
             new, k_new, c_new = entering
-            idx, (buf, ks) = xp.concat([idx, new]), _grown(xp, buf, ks.shape[0], k_new, opt)
+            idx, (buf, ks) = xp.concat([idx, new]), _grown(xp, buf, ks.shape[0], k_new, obj.columns, opt)
             q, c = xp.concat([q, xp.zeros(new.shape[0])]), xp.concat([c, c_new])
             pre = None  # (a preconditioner blind to the entering columns gained no step)
             if obj.block and opt.mixture_step:
@@ -257,19 +257,19 @@ def solve(obj, idx, q, *, tol: float, max_iter: int, options: NewtonOptions) -> 
         it += 1
 
 
-def _spare(s: int, opt: NewtonOptions) -> int:
-    """Rows of room past a support of ``s`` columns: at most ``max(enter_min, s)`` enter a step, and at
-    1024 x 1024 at most ``s / 4`` did."""
-    return max(opt.enter_min, s // 2)
+def _spare(s: int, m: int, opt: NewtonOptions) -> int:
+    """Rows of room past a support of ``s`` of the ``m`` columns: at most ``max(enter_min, s)`` enter a step,
+    and at 1024 x 1024 at most ``s / 4`` did."""
+    return min(max(opt.enter_min, s // 2), m - s)
 
 
-def _grown(xp, buf, s: int, new_rows, opt: NewtonOptions):
+def _grown(xp, buf, s: int, new_rows, m: int, opt: NewtonOptions):
     """``(buffer, rows)``: the first ``s`` rows of ``buf`` followed by ``new_rows``, written in place where
     they fit, else in a new buffer with room to spare (a concatenation copied every row each time columns
     entered: 0.47 ms a step at 1024 x 1024, 5% of a curve)."""
     total = s + new_rows.shape[0]
     if total > buf.shape[0]:
-        grown = xp.empty(total + _spare(total, opt), buf.shape[1])
+        grown = xp.empty(total + _spare(total, m, opt), buf.shape[1])
         grown[:s] = buf[:s]
         buf = grown
     buf[s:total] = new_rows

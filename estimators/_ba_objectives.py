@@ -113,6 +113,10 @@ class KernelObjective:
     def row_width(self) -> int:
         return self.problem.dt.shape[1]
 
+    @property
+    def columns(self) -> int:
+        return self.problem.dt.shape[0]
+
     def rows(self, idx, out=None):
         """float64 kernel rows ``exp(-beta dt[idx])``, the exponent clamped at ``kernel_arg_min`` (into ``out``
         where given).
@@ -304,6 +308,10 @@ class CapacityObjective:
     @property
     def row_width(self) -> int:
         return self.aug.shape[1]
+
+    @property
+    def columns(self) -> int:
+        return self.aug.shape[0]
 
     def rows(self, idx, out=None):
         return self.xp.take_rows(self.aug, idx, out)
