@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from estimators.blahut_arimoto import (
@@ -1090,8 +1090,14 @@ def test_distortion_rate_inverts_the_curve(data):
 
 @settings(max_examples=25)
 @given(joints(max_rows=5, max_cols=4), st.floats(0.1, 30.0), st.integers(0, 2**16))
+@example(np.array([[2e-6, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0 - 2e-6, 0.0]]), 2.0, 0)
 def test_ib_constraints(p_xy, beta, seed):
-    pt = information_bottleneck(p_xy, beta, seed=seed, restarts=2)
+    """The IB constraints hold at whatever encoder the iteration returns, settled or not. A random draw
+    (the ``@example``: a row of mass 2e-6 and beta 2) is still moving after 5000 iterations, at every
+    commit since the IB landed: there the iteration's own warning is expected, not an error."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "information_bottleneck did not settle", RuntimeWarning)
+        pt = information_bottleneck(p_xy, beta, seed=seed, restarts=2)
     p_x = p_xy.sum(axis=1)
     live = p_x > 0
     p_y_x = p_xy[live] / p_x[live, None]
