@@ -60,7 +60,7 @@ class Float32Rows:
         dt32 = xp.float32(dt)
         dt_max = float(xp.amax(dt32))
         if beta > 0:
-            k32 = xp.kernel(dt32, float(np.float32(beta)), F32_ARG_MIN, dt_max)
+            k32 = _kernel32(xp, dt32, beta, dt_max)
         else:
             k32 = xp.ones32(m, n)
         return cls(xp, dt32, k32, xp.full(m, beta), n * U32 < 1e-3, dt_max, owned=True)
@@ -71,16 +71,16 @@ class Float32Rows:
 
         Where ``rows`` are more than half of them, every row is (into new arrays unless owned: no copy of the
         old; a curve hands its slopes' screens over, and the 4 MiB of new pages a slope cost at 1024 x 1024)."""
-        xp, beta32 = self.xp, float(np.float32(beta))  # the slope as float32 rounds it (the bound's analysis)
-        if 2 * rows.shape[0] > self.k32.shape[0]:
+        xp = self.xp
+        if _most(rows, self.k32):
             if self.owned:  # rows and their slopes written together
-                xp.kernel(self.dt32, beta32, F32_ARG_MIN, self.dt_max, out=self.k32)
+                _kernel32(xp, self.dt32, beta, self.dt_max, out=self.k32)
                 self.beta32[:] = beta
                 return self
-            k32 = xp.kernel(self.dt32, beta32, F32_ARG_MIN, self.dt_max)
+            k32 = _kernel32(xp, self.dt32, beta, self.dt_max)
             return replace(self, k32=k32, beta32=xp.full(k32.shape[0], beta), owned=True)
         new = self if self.owned else replace(self, k32=self.k32 * 1.0, beta32=self.beta32 * 1.0, owned=True)
-        new.k32[rows] = xp.kernel(self.dt32[rows], beta32, F32_ARG_MIN, self.dt_max, overwrite=True)  # a copy
+        new.k32[rows] = _kernel32(xp, self.dt32[rows], beta, self.dt_max, overwrite=True)  # a copy
         new.beta32[rows] = beta
         return new
 
@@ -144,7 +144,7 @@ class Float32Rows:
             if stale.shape[0]:
                 rows = rows.at(stale, beta)
                 # most rows (a new slope): the whole product, not a copy of the rows gathered first
-                whole = 2 * stale.shape[0] > rows.k32.shape[0]
+                whole = _most(stale, rows.k32)
                 s32 = xp.sum_rows32(rows.k32, w32)[stale] if whole else xp.sum_rows32(rows.k32[stale], w32)
                 if not math.isfinite(float(xp.sum(s32))):
                     return None, None, rows
@@ -165,3 +165,14 @@ class Float32Rows:
         if not math.isfinite(rho) or 4 * int(xp.sum(bound > threshold)) > bound.shape[0]:
             return None
         return bound
+
+
+def _kernel32(xp, dt32, beta: float, dt_max: float, **into):
+    """float32 kernel rows of ``dt32`` at ``beta`` as float32 rounds it (the rounding :meth:`Float32Rows.bound`
+    accounts for), raised to ``exp(F32_ARG_MIN)``; ``into``: the kernel's ``overwrite`` or ``out``."""
+    return xp.kernel(dt32, float(np.float32(beta)), F32_ARG_MIN, dt_max, **into)
+
+
+def _most(rows, k32) -> bool:
+    """Whether ``rows`` are more than half of the screen's: then every row is recomputed, and summed whole."""
+    return 2 * rows.shape[0] > k32.shape[0]
