@@ -655,10 +655,11 @@ def _model_minimiser(xp, h, c, q, opt: NewtonOptions):
     base = xp.cholesky_apply(factor, xp.stack([c, xp.full(s, 1.0)], axis=1))
     base[:, 0] += q
     fixed = xp.index(np.zeros(0, dtype=np.int64))
+    half = _HalfInverse(xp, factor, s)
     # a model scaled beyond float range overflows somewhere in the passes: declined below, not warned
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(opt.qp_passes):
-            x, mu = _pass(xp, h, r, factor, base, fixed, opt.schur_fraction)
+            x, mu = _pass(xp, h, r, half, base, fixed, opt.schur_fraction)
             if x is None:
                 return None, factor
             # keep fixed where the multiplier is >= 0, fix the free coordinates that went negative
@@ -671,7 +672,7 @@ def _model_minimiser(xp, h, c, q, opt: NewtonOptions):
         else:  # the passes cycle (an ill-conditioned model): the primal active-set method cannot; on a
             # large support, where it fixes one coordinate per factorisation, the last pass clipped instead
             if s <= opt.active_set_max:
-                x = _primal_active_set(xp, h, r, factor, base, q, opt.schur_fraction)
+                x = _primal_active_set(xp, h, r, half, base, q, opt.schur_fraction)
                 if x is None:
                     return None, factor
     total = float(xp.sum(xp.where(x > 0, x, 0.0)))
@@ -680,7 +681,7 @@ def _model_minimiser(xp, h, c, q, opt: NewtonOptions):
     return xp.where(x > 0, x, 0.0) / total, factor
 
 
-def _primal_active_set(xp, h, r, factor, base, q, schur_fraction: int):
+def _primal_active_set(xp, h, r, half: _HalfInverse, base, q, schur_fraction: int):
     """The model's minimiser by the primal active-set method [3]_ from the feasible ``q``, or ``None``.
 
     One coordinate fixed per blocked step, the one of most negative multiplier
@@ -690,7 +691,7 @@ def _primal_active_set(xp, h, r, factor, base, q, schur_fraction: int):
     s = q.shape[0]
     x, fixed = q, xp.nonzero(q <= 0)
     for _ in range(4 * s + 8):
-        y, mu = _pass(xp, h, r, factor, base, fixed, schur_fraction)
+        y, mu = _pass(xp, h, r, half, base, fixed, schur_fraction)
         if y is None:
             return None
         step = y - x
@@ -711,15 +712,48 @@ def _primal_active_set(xp, h, r, factor, base, q, schur_fraction: int):
     return None
 
 
-def _pass(xp, h, r, factor, base, fixed, schur_fraction: int):
+class _HalfInverse:
+    """Columns ``U'^-1 e_k`` for the Cholesky factor ``U`` of ``H = U' U``, each solved once per model: its
+    passes fix mostly the same coordinates (a first step at 1024 x 1024, 525 coordinates: 68, then 54, then
+    54 again with a few changed), and the primal active-set method changes one a step."""
+
+    def __init__(self, xp, factor, s: int):
+        self.xp, self.factor = xp, factor
+        self.at = np.full(s, -1)  # row of each coordinate's column in `rows`
+        self.rows, self.count = None, 0
+
+    def __call__(self, fixed):
+        """``W`` (s, |fixed|) with ``W' W = E' H^-1 E`` for ``E = I[:, fixed]``."""
+        xp = self.xp
+        f = xp.index_numpy(fixed)
+        if not f.shape[0]:
+            return xp.zeros(self.at.shape[0], 0)
+        missing = f[self.at[f] < 0]
+        if missing.shape[0]:
+            s, k = self.at.shape[0], missing.shape[0]
+            if self.rows is None or self.count + k > self.rows.shape[0]:
+                grown = xp.empty(min(s, max(2 * (self.count + k), 64)), s)
+                if self.rows is not None:
+                    grown[: self.count] = self.rows[: self.count]
+                self.rows = grown
+            unit = xp.zeros(s, k)
+            unit[xp.index(missing), xp.arange(k)] = 1.0
+            # one triangular solve with U' for all of them, not two
+            self.rows[self.count:self.count + k] = xp.cholesky_half_apply(self.factor, unit).T
+            self.at[missing] = self.count + np.arange(k)
+            self.count += k
+        return self.rows[xp.index(self.at[f])].T
+
+
+def _pass(xp, h, r, half: _HalfInverse, base, fixed, schur_fraction: int):
     """One active-set pass: ``x`` with ``x[fixed] = 0`` and ``sum x = 1``, and the multipliers of ``fixed``.
 
-    Few fixed coordinates: through the factor ``U`` of the whole ``H`` (``|B|`` more
-    triangular solves with ``U'`` for ``(H^-1)_BB = W' W``, a ``|B| + 1`` system and one more
-    solve with ``H``: at 525 coordinates with 32-130 fixed, 0.69x-0.76x of the time of a pass with both
-    solves for each).
+    Few fixed coordinates: through the factor ``U`` of the whole ``H`` (``W' W = (H^-1)_BB``
+    from :class:`_HalfInverse`, a ``|B| + 1`` system and one more solve with ``H``: at 525
+    coordinates with 32-130 fixed, 0.69x-0.76x of the time of a pass with two solves for each).
     Many: a new factor of the free block.
     """
+    factor = half.factor
     s, b = r.shape[0], fixed.shape[0]
     if b == 0:
         nu = _ratio(float(xp.sum(base[:, 0])) - 1.0, float(xp.sum(base[:, 1])))
@@ -736,9 +770,7 @@ def _pass(xp, h, r, factor, base, fixed, schur_fraction: int):
         x = xp.zeros(s)
         x[free] = y[:, 0] - nu * y[:, 1]
         return x, (xp.symv(h, x) - r + nu)[fixed]
-    unit = xp.zeros(s, b)
-    unit[fixed, xp.arange(b)] = 1.0
-    w = xp.cholesky_half_apply(factor, unit)  # (s, b), w' w = E_B' H^-1 E_B: one triangular solve, not two
+    w = half(fixed)  # (s, b)
     system = xp.zeros(b + 1, b + 1)  # unknowns (nu, mu): rows x_B = 0 and sum x = 1
     system[:b, 0] = -base[fixed, 1]
     system[:b, 1:] = w.T @ w

@@ -706,6 +706,37 @@ def test_model_step_keeps_its_own_accuracy_near_the_optimum(backend):
     assert np.max(np.abs(ops.to_numpy(x) - q - delta)) < 1e-6 * np.max(np.abs(delta))
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    s=st.integers(1, 90),
+    sets=st.lists(st.lists(st.integers(0, 89), max_size=40), min_size=1, max_size=5),
+    backend=st.sampled_from(["numpy", "torch"]),
+)
+def test_half_inverse_columns_solved_once_are_those_of_one_solve(seed, s, sets, backend):
+    """``_HalfInverse`` (the QP passes' ``W`` with ``W' W = (H^-1)_BB``): after any sequence of fixed sets,
+    overlapping or not, each ``W`` is the triangular solve of all of its columns at once, and ``W' W`` the
+    block of ``H^-1``; no coordinate is solved twice."""
+    from estimators._ba_arrays import get_backend
+    from estimators._ba_newton import _HalfInverse
+
+    ops, rng = get_backend(backend), np.random.default_rng(seed)
+    a = rng.standard_normal((s, s + 3))
+    h = np.asfortranarray(a @ a.T + 0.1 * np.eye(s))
+    factor = ops.cholesky(ops.asarray(h))
+    half = _HalfInverse(ops, factor, s)
+    inverse, solved = np.linalg.inv(h), 0
+    for chosen in sets:
+        fixed = np.unique(np.array(chosen, dtype=np.int64) % s)
+        solved += np.setdiff1d(fixed, np.flatnonzero(half.at >= 0)).shape[0]
+        w = ops.to_numpy(half(ops.index(fixed)))
+        unit = np.zeros((s, fixed.shape[0]))
+        unit[fixed, np.arange(fixed.shape[0])] = 1.0
+        assert np.allclose(w, ops.to_numpy(ops.cholesky_half_apply(factor, ops.asarray(unit))), rtol=0, atol=1e-12)
+        assert np.allclose(w.T @ w, inverse[np.ix_(fixed, fixed)], rtol=1e-8, atol=1e-8 * np.abs(inverse).max())
+    assert half.count == solved
+
+
 @settings(max_examples=80, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
