@@ -215,6 +215,10 @@ class NumpyBackend:
         """``w`` with ``w' w = b' H^-1 b`` for the :meth:`cholesky` factor ``U`` of ``H = U' U``: ``U'^-1 b``."""
         return lapack.dtrtrs(factor, b, lower=0, trans=1)[0]
 
+    def cholesky_back_apply(self, factor, v):
+        """``U^-1 v``, so that ``H^-1 b = U^-1 w`` for ``w`` of :meth:`cholesky_half_apply`."""
+        return lapack.dtrtrs(factor, v, lower=0, trans=0)[0]
+
     def solve(self, a, b):
         """Solve ``a x = b``; least squares when ``a`` is singular."""
         try:
@@ -387,6 +391,10 @@ class TorchBackend:
     def cholesky_half_apply(self, factor, b):
         """As :meth:`NumpyBackend.cholesky_half_apply` for the lower factor ``L`` of ``H = L L'``: ``L^-1 b``."""
         return self.torch.linalg.solve_triangular(factor, b, upper=False)
+
+    def cholesky_back_apply(self, factor, v):
+        """``L'^-1 v``."""
+        return self.torch.linalg.solve_triangular(factor.mT, v, upper=True)
 
     def solve(self, a, b):
         """Solve ``a x = b``; least squares when ``a`` is singular; a non-finite system gives non-finite ``x``."""

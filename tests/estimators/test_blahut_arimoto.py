@@ -716,7 +716,7 @@ def test_model_step_keeps_its_own_accuracy_near_the_optimum(backend):
 def test_half_inverse_columns_solved_once_are_those_of_one_solve(seed, s, sets, backend):
     """``_HalfInverse`` (the QP passes' ``W`` with ``W' W = (H^-1)_BB``): after any sequence of fixed sets,
     overlapping or not, each ``W`` is the triangular solve of all of its columns at once, and ``W' W`` the
-    block of ``H^-1``; no coordinate is solved twice."""
+    block of ``H^-1``, and ``cholesky_back_apply`` of ``W mu`` is ``H^-1 E mu``; no coordinate is solved twice."""
     from estimators._ba_arrays import get_backend
     from estimators._ba_newton import _HalfInverse
 
@@ -734,6 +734,9 @@ def test_half_inverse_columns_solved_once_are_those_of_one_solve(seed, s, sets, 
         unit[fixed, np.arange(fixed.shape[0])] = 1.0
         assert np.allclose(w, ops.to_numpy(ops.cholesky_half_apply(factor, ops.asarray(unit))), rtol=0, atol=1e-12)
         assert np.allclose(w.T @ w, inverse[np.ix_(fixed, fixed)], rtol=1e-8, atol=1e-8 * np.abs(inverse).max())
+        mu = rng.standard_normal(fixed.shape[0])  # the pass's H^-1 E mu, as U^-1 W mu
+        back = ops.to_numpy(ops.cholesky_back_apply(factor, ops.asarray((w @ mu)[:, None])))[:, 0]
+        assert np.allclose(back, inverse[:, fixed] @ mu, rtol=1e-8, atol=1e-8 * np.abs(inverse).max() * np.abs(mu).sum())
     assert half.count == solved
 
 
