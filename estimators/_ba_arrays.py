@@ -196,9 +196,8 @@ class NumpyBackend:
         h.flat[:: h.shape[0] + 1] += value
 
     def submatrix(self, h, idx):
-        """``h[idx][:, idx]`` for sorted ``idx`` (keeps a :meth:`gram` upper triangle valid): two takes, a third
-        of the time of ``h[np.ix_(idx, idx)]`` (0.2 ms against 0.6 ms for 500 of 520 coordinates here)."""
-        return np.take(np.take(h, idx, axis=0), idx, axis=1)
+        """``h[idx][:, idx]`` for sorted ``idx`` (keeps a :meth:`gram` upper triangle valid)."""
+        return h[np.ix_(idx, idx)]
 
     def kernel(self, dt, beta: float, arg_min: float, dt_max: float = math.inf, overwrite: bool = False, out=None):
         """``exp(max(-beta dt, arg_min))`` for kernel rows ``dt``, in ``dt``'s precision (a new array, computed

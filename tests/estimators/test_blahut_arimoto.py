@@ -710,7 +710,7 @@ def test_model_step_keeps_its_own_accuracy_near_the_optimum(backend):
 @given(seed=st.integers(0, 2**32 - 1), m=st.integers(1, 60), k=st.integers(0, 60),
        backend=st.sampled_from(["numpy", "torch"]))
 def test_row_gathers_and_submatrices_are_plain_indexing(seed, m, k, backend):
-    """``take_rows`` into a buffer (numpy: ``mode="clip"``, unbuffered) and ``submatrix`` (two takes) give
+    """``take_rows`` into a buffer (numpy: ``mode="clip"``, unbuffered) and ``submatrix`` give
     exactly ``a[idx]`` and ``h[idx][:, idx]``, repeated indices included."""
     from estimators._ba_arrays import get_backend
 
