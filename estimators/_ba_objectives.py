@@ -303,7 +303,8 @@ class CapacityObjective:
     def of(cls, xp, w: np.ndarray) -> CapacityObjective:
         h = -np.sum(np.where(w > 0, w * np.log(np.where(w > 0, w, 1.0)), 0.0), axis=1)
         aug = xp.asarray(np.concatenate([w, h[:, None]], axis=1))
-        return cls(xp, aug, xp.asarray(w.mean(axis=0)), xp.asarray(w.sum(axis=0) > 0))
+        used = xp.mask(w.shape[1], xp.index(np.flatnonzero(w.sum(axis=0) > 0)))  # a bool mask on either backend
+        return cls(xp, aug, xp.asarray(w.mean(axis=0)), used)
 
     @property
     def row_width(self) -> int:

@@ -1026,6 +1026,35 @@ def test_torch_backend_agrees_with_numpy():
     assert abs(ia.rate - ib.rate) <= 1e-8 and abs(ia.relevance - ib.relevance) <= 1e-8
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_capacity_certificate_mixed_upper_end_on_each_backend(backend):
+    """Where the largest ``D(W_x || r)`` is on an input of no mass, the certificate's upper end also tries the
+    output pmf mixed with the mean row: on both backends (torch once failed there on a float mask), a bound
+    at least the capacity and below the plain ``max D``, the same to rounding on both."""
+    pytest.importorskip("torch") if backend == "torch" else None
+    from estimators._ba_arrays import get_backend
+    from estimators._ba_objectives import CapacityObjective
+
+    rng = np.random.default_rng(3)
+    w = rng.dirichlet(np.ones(6), size=5)
+    w[:, 5] = 0.0
+    w[4] = np.eye(6)[5]  # input 4 alone reaches output 5: off the support, r_5 = 0 makes its D the largest
+    w /= w.sum(axis=1, keepdims=True)
+    exact = channel_capacity(w, tol=1e-12)
+    gaps = {}
+    for name in ("numpy", backend):
+        xp = get_backend(name, None)
+        obj = CapacityObjective.of(xp, w)
+        idx, q = xp.index(np.arange(4)), xp.asarray(np.full(4, 0.25))
+        ks = obj.rows(idx)
+        z = q @ ks
+        gap, _, _ = obj.certificate(None, idx, q, z, obj.ascent(ks, z), 1e-9, 8)
+        lower = float(xp.to_numpy(q) @ xp.to_numpy(obj.ascent(ks, z)))
+        gaps[name] = gap
+        assert math.isfinite(gap) and lower + gap >= exact.capacity - 1e-12
+    assert gaps[backend] == pytest.approx(gaps["numpy"], rel=1e-12)
+
+
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
 def test_cuda_backend_agrees_with_numpy():
     rng = np.random.default_rng(1)
