@@ -143,8 +143,9 @@ class NewtonOptions:
         (1e-6): 52, 97, 137, 50 without, 45, 86, 116, 42 with (on the entering columns alone 46, 92, 131, 44).
 
     start_steps, end_point_warmup : int
-        Plain steps that pick a first slope's support (see ``vertex_arg_max``) and capacity's, and that of
-        the ``D_min`` end point on its 0/1 kernel ...
+        Plain steps that pick a first slope's support (see ``vertex_arg_max``) and that of the ``D_min`` end
+        point on its 0/1 kernel ... (and capacity's: its inputs not falling, see
+        :func:`estimators.blahut_arimoto._capacity_start`)
     end_point_cutoff : float
         ... the columns whose mass is at least this fraction of the largest (or not falling).
     """
