@@ -47,7 +47,8 @@ Further sections, each printed as its own table:
   certificate, 12.0-14.5 after it there, 11.1-11.5 with the mixture step and one-solve active-set
   passes, 9.4-10.8 (median 10.2) with the support rows in a buffer, the longer chord certificate and the cheaper
   screen and Gram of session 11, 9.0-10.6 (median 9.5, sixteen runs) with the quadratic model's half-inverse
-  columns solved once per model (session 12), 3.2-3.5 on an AVX2 one, where a pass costs 6-8x more).
+  columns solved once per model (session 12), 8.7-10.4 (median 9.2, nine runs) in session 13; 3.2-3.5 on an
+  AVX2 one, where a pass costs 6-8x more).
 - ``--breakdown``: where the time of a 1024 x 1024 curve goes (the draw of ``--scale``'s curve
   without the channel drawn before it; 256 with
   ``--quick``): the solver's parts (Hessian Gram, quadratic model, certificate and screen, kernel
