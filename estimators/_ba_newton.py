@@ -439,10 +439,14 @@ def _step(obj, ks, z, c, q, gap: float, crawling: bool, opt: NewtonOptions, sing
     Far from the optimum (``gap > ba_gap``) the Blahut-Arimoto step ``q c`` is
     tried as well and the lower ``F`` kept: where some ``(Kq)(x)`` is orders of
     magnitude too small, Newton's model of ``-ln`` only doubles it per step,
-    while ``q c`` scales the masses serving it by their ``c``. ``single``: the Gram in float32.
+    while ``q c`` scales the masses serving it by their ``c``. ``single``: the Gram in float32, formed
+    again in float64 where it has no Cholesky factor (near-parallel kernel columns, 1-D ``|a - b|``
+    distortions at 512 x 512: two Blahut-Arimoto steps lost to it).
     """
     h = obj.hessian(ks, z, single=single)
     x, factor = _model_minimiser(obj.xp, h, c, q, opt)
+    if factor is None and single:  # float32 rounding can leave near-parallel columns' Gram without a factor
+        x, factor = _model_minimiser(obj.xp, obj.hessian(ks, z, single=False), c, q, opt)
     return _safeguarded(obj, ks, z, c, q, gap, crawling, opt, x), factor
 
 
@@ -671,15 +675,26 @@ def _model_minimiser(xp, h, c, q, opt: NewtonOptions):
                 break
             fixed = now_fixed
         else:  # the passes cycle (an ill-conditioned model): the primal active-set method cannot; on a
-            # large support, where it fixes one coordinate per factorisation, the last pass clipped instead
+            # large support, where it fixes one coordinate per factorisation, the last pass clipped instead,
+            # unless that is no descent direction: then the primal method from it (a few coordinates off)
             if s <= opt.active_set_max:
                 x = _primal_active_set(xp, h, r, half, base, q, opt.schur_fraction)
-                if x is None:
-                    return None, factor
+            else:
+                clipped = _clipped(xp, x)
+                if clipped is None or float(xp.sum(c * (clipped - q))) > 0:  # (a descent direction: -c'delta < 0)
+                    return clipped, factor
+                x = _primal_active_set(xp, h, r, half, base, clipped, opt.schur_fraction)
+            if x is None:
+                return None, factor
+    return _clipped(xp, x), factor
+
+
+def _clipped(xp, x):
+    """``x`` with its negative entries set to 0, normalised; ``None`` where that is no pmf."""
     total = float(xp.sum(xp.where(x > 0, x, 0.0)))
     if not (math.isfinite(float(xp.sum(x))) and 0 < total < math.inf):
-        return None, factor
-    return xp.where(x > 0, x, 0.0) / total, factor
+        return None
+    return xp.where(x > 0, x, 0.0) / total
 
 
 def _primal_active_set(xp, h, r, half: _HalfInverse, base, q, schur_fraction: int):
